@@ -21,13 +21,809 @@ def main() -> None:
 
 # --- memory (engine) -------------------------------------------------------
 
+_DB_OPT = typer.Option(
+    "memp.db", "--db", envvar="MEMP_DB", help="Store: SQLite path or postgresql:// URL."
+)
+_NS_OPT = typer.Option("default", "--namespace", "-n", help="Memory namespace.")
+_EMB_OPT = typer.Option(
+    None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder spec (default: local)."
+)
+
+
+def _memory(db: str, namespace: str, embedder: str | None = None, llm: str | None = None):
+    from memp.memory import Memory
+
+    emb = None
+    if embedder:
+        from memp.embed import make_embedder
+
+        emb = make_embedder(embedder)
+    model = None
+    if llm:
+        from memp.llm import make_llm
+
+        model = make_llm(llm)
+    return Memory(db, llm=model, embedder=emb, namespace=namespace)
+
+
+def _fail(e: Exception) -> typer.Exit:
+    typer.echo(f"error: {e}", err=True)
+    return typer.Exit(2)
+
+
+def _usage_cell(p) -> str:
+    u = p.usage
+    return f"{u.retrieved}/{u.succeeded}/{u.failed}"
+
+
+@memory_app.command("add")
+def memory_add(
+    path: str = typer.Argument(..., help="Trajectory file: JSON (object or list) or JSONL."),
+    strategy: str = typer.Option(
+        "proceduralization", "--strategy", "-s", help="trajectory | script | proceduralization."
+    ),
+    only_success: bool = typer.Option(
+        False, "--only-success", help="Skip trajectories that did not succeed."
+    ),
+    llm: str = typer.Option(
+        None, "--llm", help="LLM spec for script abstraction (default: local)."
+    ),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+    embedder: str = _EMB_OPT,
+) -> None:
+    """Build procedures from trajectories and store them."""
+    from rich.progress import Progress
+
+    from memp.build import BUILD_STRATEGIES, read_trajectories
+    from memp.errors import MempError, check_choice
+
+    try:
+        check_choice("build strategy", strategy, BUILD_STRATEGIES)
+        trajectories = list(read_trajectories(path))
+        with _memory(db, namespace, embedder, llm) as mem, Progress(transient=True) as bar:
+            task = bar.add_task("building", total=len(trajectories))
+            added = 0
+            for t in trajectories:
+                if not only_success or t.success:
+                    mem.add(t, strategy=strategy)
+                    added += 1
+                bar.advance(task)
+    except MempError as e:
+        raise _fail(e) from None
+    typer.echo(f"added {added} procedure(s) from {len(trajectories)} trajectory(ies) to {db}")
+
+
+@memory_app.command("list")
+def memory_list(
+    environment: str = typer.Option(None, "--env", help="Only this environment."),
+    status: str = typer.Option("active", "--status", help="active | retired | all."),
+    limit: int = typer.Option(50, "--limit"),
+    offset: int = typer.Option(0, "--offset"),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """List stored procedures."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memp.errors import MempError, check_choice
+    from memp.types import ProcedureStatus
+
+    try:
+        check_choice("status", status, ("active", "retired", "all"))
+        st = None if status == "all" else ProcedureStatus(status)
+        with _memory(db, namespace) as mem:
+            procs = mem.list(environment=environment, status=st, limit=limit, offset=offset)
+    except MempError as e:
+        raise _fail(e) from None
+    table = Table("id", "env", "build", "v", "status", "ret/ok/fail", "task")
+    for p in procs:
+        table.add_row(
+            p.id, p.environment, p.build, str(p.version), p.status.value, _usage_cell(p), p.task
+        )
+    Console().print(table)
+
+
+@memory_app.command("show")
+def memory_show(
+    procedure_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(
+        False, "--json", help="The full record as JSON (without vectors)."
+    ),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """Show one procedure."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            p = mem.get(procedure_id)
+    except MempError as e:
+        raise _fail(e) from None
+    if as_json:
+        typer.echo(
+            p.model_dump_json(indent=2, exclude={"embedding", "key_embedding", "fact_embeddings"})
+        )
+        return
+    head = (
+        f"task: {p.task}\ntask key: {p.task_key}\nenvironment: {p.environment}   build: {p.build}   "
+        f"version: {p.version}   status: {p.status.value}\nusage (retrieved/succeeded/failed): "
+        f"{_usage_cell(p)}\nfacts: {', '.join(p.facts)}\nsource model: {p.source_model}   "
+        f"updated: {p.updated_at:%Y-%m-%d %H:%M:%S}"
+    )
+    Console().print(Panel(head + "\n\n" + p.text(), title=p.id))
+
+
+@memory_app.command("history")
+def memory_history(
+    procedure_id: str = typer.Argument(...),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """Every version of a procedure, oldest first."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            versions = mem.history(procedure_id)
+    except MempError as e:
+        raise _fail(e) from None
+    con = Console()
+    for v in versions:
+        why = v.metadata.get("change_reason") or "created"
+        con.print(
+            Panel(
+                v.text() or "(empty)",
+                title=f"v{v.version}  {v.updated_at:%Y-%m-%d %H:%M:%S}  {why}",
+            )
+        )
+
+
+@memory_app.command("search")
+def memory_search(
+    task: str = typer.Argument(..., help="The new task to find procedures for."),
+    strategy: str = typer.Option(
+        "query", "--strategy", "-s", help="random | query | avefact | hybrid."
+    ),
+    k: int = typer.Option(3, "--k", "-k"),
+    min_score: float = typer.Option(0.0, "--min-score"),
+    budget: int = typer.Option(None, "--budget", help="Token budget of the rendered block."),
+    environment: str = typer.Option(None, "--env"),
+    task_key: str = typer.Option(None, "--task-key", help="Abstracted task template."),
+    render: bool = typer.Option(
+        False, "--render", help="Print the prompt block instead of a table."
+    ),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+    embedder: str = _EMB_OPT,
+) -> None:
+    """Retrieve procedures for a task (does not count as a use)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace, embedder) as mem:
+            hits = mem.retrieve(
+                task,
+                strategy=strategy,
+                k=k,
+                min_score=min_score,
+                budget_tokens=budget,
+                environment=environment,
+                task_key=task_key,
+                track=False,
+            )
+            block = mem.render(hits)
+    except MempError as e:
+        raise _fail(e) from None
+    if render:
+        typer.echo(block)
+        return
+    table = Table("score", "id", "task", "signals")
+    for h in hits:
+        table.add_row(f"{h.score:.4f}", h.procedure.id, h.procedure.task, str(h.signals))
+    Console().print(table)
+
+
+@memory_app.command("retire")
+def memory_retire(
+    procedure_id: str = typer.Argument(...),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """Retire a procedure: never retrieved again, still inspectable."""
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            mem.retire(procedure_id)
+    except MempError as e:
+        raise _fail(e) from None
+    typer.echo(f"retired {procedure_id}")
+
+
+@memory_app.command("export")
+def memory_export(
+    path: str = typer.Argument(..., help="Output JSONL file."),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """Export procedures (with versions and vectors) and trajectories as JSONL."""
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            n = mem.export_jsonl(path)
+    except MempError as e:
+        raise _fail(e) from None
+    typer.echo(f"exported {n} record(s) to {path}")
+
+
+@memory_app.command("import")
+def memory_import(
+    path: str = typer.Argument(..., help="JSONL file written by `memp memory export`."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite procedures with the same id."),
+    db: str = _DB_OPT,
+    namespace: str = _NS_OPT,
+) -> None:
+    """Import a JSONL export."""
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            n = mem.import_jsonl(path, replace=replace)
+    except MempError as e:
+        raise _fail(e) from None
+    typer.echo(f"imported {n} record(s) into {db}")
+
+
+@memory_app.command("stats")
+def memory_stats(db: str = _DB_OPT, namespace: str = _NS_OPT) -> None:
+    """Counts by status, versions, vectors, trajectories."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memp.errors import MempError
+
+    try:
+        with _memory(db, namespace) as mem:
+            stats = mem.stats()
+    except MempError as e:
+        raise _fail(e) from None
+    table = Table("stat", "value")
+    for key, value in stats.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
 # --- doctor (backends) ------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    llm: str = typer.Option(
+        None,
+        "--llm",
+        help="LLM spec: local | local:fast | <path>.gguf | openai:<m> | ollama:<m> | anthropic:<m> | http://host:port/v1#<m>",
+    ),
+    embedder: str = typer.Option(
+        None,
+        "--embedder",
+        help="Embedder spec: local | hash | openai:<m> | http://host:port/v1#<m>",
+    ),
+    db: str = typer.Option(None, "--db", help="SQLite path or postgresql:// URL"),
+    quick: bool = typer.Option(
+        False, "--quick", help="Check installation only; do not load models."
+    ),
+) -> None:
+    """Show the configured backends and check that each one really works."""
+    from memp.doctor import run_doctor
+
+    if not run_doctor(llm, embedder, db, quick=quick):
+        raise typer.Exit(1)
+
 
 # --- environments: alfworld generate, collect -------------------------------
 
+
+# alfworld generate -----------------------------------------------------------
+
+
+@alfworld_app.command("generate")
+def alfworld_generate_cmd(
+    split: str = typer.Option("train", "--split", help="train | valid_seen | valid_unseen"),
+    n: int = typer.Option(60, "--n", min=1, help="Number of solvable games to keep."),
+    seed: int = typer.Option(0, "--seed", help="Seed; (split, seed, n) fixes the games."),
+    out: str | None = typer.Option(
+        None, "--out", help="Output folder (default ~/.cache/memp/alfworld/<split>-seed<S>)."
+    ),
+    task_type: list[str] = typer.Option(
+        None, "--task-type", help="Only these task types (repeatable; default all 6)."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes (games are the same)."),
+) -> None:
+    """Generate ALFWorld-like games locally (layouts from the alfworld wheel, official converter, expert-checked)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memp.envs.alfworld_gen import TASK_TYPES, generate
+    from memp.errors import MempError
+
+    try:
+        report = generate(split, n, seed, out, task_types=task_type or None, workers=workers)
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    table = Table(title=f"ALFWorld-like games, {split} (seed {seed})")
+    for col in ("task type", "kept", "checked", "solvable"):
+        table.add_column(col)
+    for t in TASK_TYPES:
+        if report.attempts[t] or report.kept[t]:
+            frac = report.solvable_fraction(t)
+            shown = "-" if frac != frac else f"{frac:.0%}"
+            table.add_row(t, str(report.kept[t]), str(report.attempts[t]), shown)
+    console = Console()
+    console.print(table)
+    new = report.n_kept - report.reused
+    if report.failed_slots:
+        console.print(f"[yellow]no solvable game found for slots {report.failed_slots}")
+    console.print(
+        f"{report.n_kept} games in {report.out} ({report.reused} already there); "
+        f"{new} new in {report.seconds:.0f} s = {report.games_per_minute:.1f} games/min "
+        f"(CPU {report.cpu_seconds:.0f} s)"
+    )
+
+
+# collect (agent harness) -----------------------------------------------------
+
+
+@app.command("collect")
+def collect_cmd(
+    env: str = typer.Option(..., "--env", help="alfworld | scienceworld | textworld | twx | travelplanner"),
+    split: str = typer.Option("train", "--split", help="Split of the environment."),
+    policy: str = typer.Option("expert", "--policy", help="expert (gold actions) | llm (ReAct agent)"),
+    n: int = typer.Option(10, "--n", min=1, help="Number of episodes."),
+    start: int = typer.Option(0, "--start", min=0, help="First episode index."),
+    db: str = typer.Option("memp.db", "--db", envvar="MEMP_DB", help="Store: SQLite path or postgresql:// URL."),
+    namespace: str = typer.Option("default", "--namespace", help="Memory namespace."),
+    llm: str | None = typer.Option(None, "--llm", envvar="MEMP_LLM", help="LLM spec for --policy llm (default: local)."),
+    max_steps: int = typer.Option(30, "--max-steps", min=1, help="Step limit of the llm policy."),
+    use_memory: bool = typer.Option(False, "--use-memory/--no-memory", help="llm policy: retrieve procedures from --db."),
+    embedder: str | None = typer.Option(None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder for --use-memory."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="ALFWorld data (default $ALFWORLD_DATA)."),
+    tp_db: str | None = typer.Option(None, "--db-dir", help="TravelPlanner database dir (or $MEMP_TRAVELPLANNER_DB)."),
+    tp_queries: str | None = typer.Option(None, "--queries", help="TravelPlanner query file/dir (or $MEMP_TRAVELPLANNER_QUERIES)."),
+    opt: list[str] = typer.Option(None, "--opt", help="Extra environment option key=value (repeatable), e.g. game=cookingworld."),
+    out: str | None = typer.Option(None, "--out", help="Also write the trajectories to this JSONL file."),
+) -> None:
+    """Run a policy on an environment and store the trajectories (memory's raw material)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from memp.envs import make_env
+    from memp.errors import MempError, check_choice
+    from memp.memory import Memory
+    from memp.policies import ExpertPolicy, collect, parse_env_options
+
+    try:
+        check_choice("policy", policy, ("expert", "llm"))
+        options = parse_env_options(opt)
+        if data_dir:
+            options["data_dir"] = data_dir
+        if tp_db:
+            options["db_dir"] = tp_db
+        if tp_queries:
+            options["queries"] = tp_queries
+        environment = make_env(env, split, **options)
+        total = len(environment)
+        if start >= total:
+            raise MempError(f"--start {start} is past the end of the split ({total} episodes)")
+        episodes = list(range(start, min(start + n, total)))
+        emb = None
+        if embedder:
+            from memp.embed import make_embedder
+
+            emb = make_embedder(embedder)
+        memory = Memory(db, embedder=emb, namespace=namespace)
+        if policy == "expert":
+            runner: object = ExpertPolicy()
+        else:
+            from memp.agent import ReActAgent
+            from memp.llm import make_llm
+
+            runner = ReActAgent(make_llm(llm), memory=memory if use_memory else None, max_steps=max_steps)
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+
+    wins = 0
+    steps = 0
+    sink = open(out, "a", encoding="utf-8") if out else None  # noqa: SIM115 - closed below
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("won {task.fields[wins]}"), TimeElapsedColumn(),
+        ) as bar:  # fmt: skip
+            task_id = bar.add_task(f"{env}/{split} {policy}", total=len(episodes), wins=0)
+
+            def done(_ep: int, traj) -> None:
+                nonlocal wins, steps
+                wins += int(bool(traj.success))
+                steps += len(traj.steps)
+                if sink is not None:
+                    sink.write(traj.model_dump_json() + "\n")
+                    sink.flush()
+                bar.update(task_id, advance=1, wins=wins)
+
+            collect(environment, runner, episodes, memory=memory, on_episode=done)
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    finally:
+        if sink is not None:
+            sink.close()
+        environment.close()
+        memory.close()
+    k = len(episodes)
+    Console().print(
+        f"stored {k} trajectories in {db} (namespace {namespace}): won {wins}/{k}, "
+        f"mean steps {steps / max(k, 1):.1f}"
+    )
+
 # --- service: serve, mcp, keys ----------------------------------------------
 
+
+def _service_specs(db: str | None, embedder: str | None, llm: str | None) -> tuple[str, str, str]:
+    from memp.config import resolve
+
+    return (
+        resolve("db", db).value,
+        resolve("embedder", embedder).value,
+        resolve("llm", llm).value,
+    )
+
+
+@app.command()
+def serve(
+    db: str = typer.Option(
+        None, "--db", help="Store: SQLite path or postgresql:// URL (default: MEMP_DB or memp.db)."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; keep 127.0.0.1 unless behind a proxy."
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    embedder: str = typer.Option(
+        None, "--embedder", help="Embedder spec (default: config, local)."
+    ),
+    llm: str = typer.Option(
+        None,
+        "--llm",
+        help="LLM spec for script building/adjustment, loaded on first use; 'none' to disable.",
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="No API keys: every request uses --namespace (localhost only)."
+    ),
+    namespace: str = typer.Option("default", "--namespace", help="Namespace used with --no-auth."),
+    max_body: int = typer.Option(
+        4 * 1024 * 1024, "--max-body", help="Largest accepted request body in bytes."
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="uvicorn worker processes (PostgreSQL or SQLite WAL both allow several).",
+    ),
+) -> None:
+    """Serve the memory over HTTP (OpenAPI docs at /docs)."""
+    import os
+
+    import uvicorn
+
+    db, embedder, llm = _service_specs(db, embedder, llm)
+    if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
+        raise typer.BadParameter(
+            "--no-auth is only allowed on a loopback --host", param_hint="--no-auth"
+        )
+    if workers > 1:
+        # Each worker builds its own app from the environment.
+        os.environ.update(MEMP_DB=db, MEMP_EMBEDDER=embedder, MEMP_LLM=llm)
+        if no_auth or max_body != 4 * 1024 * 1024:
+            raise typer.BadParameter("--workers > 1 supports neither --no-auth nor --max-body")
+        uvicorn.run(
+            "memp.server.http:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    from memp.server.http import create_app
+
+    app_ = create_app(
+        db, embedder=embedder, llm=llm, auth=not no_auth, namespace=namespace, max_body=max_body
+    )
+    typer.echo(f"memp serving {db} on http://{host}:{port} (docs: /docs)", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command("mcp")
+def mcp_cmd(
+    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+    transport: str = typer.Option(
+        "stdio", "--transport", help="stdio | http (streamable HTTP at /mcp, API keys required)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8765, "--port"),
+    namespace: str = typer.Option("default", "--namespace", help="Namespace for stdio."),
+    embedder: str = typer.Option(
+        None, "--embedder", help="Embedder spec (default: config, local)."
+    ),
+    llm: str = typer.Option(
+        None, "--llm", help="LLM spec, loaded on first use; 'none' to disable."
+    ),
+) -> None:
+    """Serve the memory as MCP tools (retrieve_procedures, record_trajectory, report_outcome)."""
+    from memp.errors import check_choice
+    from memp.server.mcp import run
+
+    check_choice("MCP transport", transport, ("stdio", "http"))
+    db, embedder, llm = _service_specs(db, embedder, llm)
+    run(
+        db,
+        transport=transport,
+        host=host,
+        port=port,
+        namespace=namespace,
+        embedder=embedder,
+        llm=llm,
+    )  # type: ignore[arg-type]
+
+
+@keys_app.command("create")
+def keys_create(
+    namespace: str = typer.Argument(..., help="Namespace the key reads and writes."),
+    name: str = typer.Option("", "--name", help="A label (who or what uses the key)."),
+    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from memp.config import resolve
+    from memp.store.keys import open_keys
+
+    keys, store = open_keys(resolve("db", db).value)
+    try:
+        key, token = keys.create(namespace, name=name)
+    finally:
+        keys.close()
+        if store is not None:
+            store.close()
+    typer.echo(
+        f"created key {key.id} for namespace {key.namespace!r} (shown once, keep it secret):",
+        err=True,
+    )
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(
+    namespace: str = typer.Option(None, "--namespace"),
+    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+) -> None:
+    """List API keys (ids, namespaces, state; never secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memp.config import resolve
+    from memp.store.keys import open_keys
+
+    keys, store = open_keys(resolve("db", db).value)
+    try:
+        rows = keys.list(namespace=namespace)
+    finally:
+        keys.close()
+        if store is not None:
+            store.close()
+    table = Table("id", "namespace", "name", "created", "state")
+    for k in rows:
+        state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(k.id, k.namespace, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", state)
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="Key id (from `memp keys list`)."),
+    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+) -> None:
+    """Revoke an API key: it stops working at once."""
+    from memp.config import resolve
+    from memp.store.keys import open_keys
+
+    keys, store = open_keys(resolve("db", db).value)
+    try:
+        key = keys.revoke(key_id)
+    finally:
+        keys.close()
+        if store is not None:
+            store.close()
+    typer.echo(f"revoked key {key.id} (namespace {key.namespace!r})")
+
+
 # --- experiments: run, runs, demo -------------------------------------------
+
+
+@app.command("run")
+def run_cmd(
+    experiment: str = typer.Argument(..., help="Experiment TOML file (see experiments/)."),
+    executor: str = typer.Option(None, "--executor", help="local (process pool) | ray | inline."),
+    workers: int = typer.Option(None, "--workers", help="Worker processes / Ray actors."),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster address (default: local Ray)."
+    ),
+    out: str = typer.Option(None, "--out", help="Run directory (default runs/<experiment name>)."),
+    model: str = typer.Option(
+        None, "--model", help="Evaluate this LLM spec instead of the config's."
+    ),
+    mode: str = typer.Option(
+        None, "--mode", help="Run every memory condition as prompt | executable."
+    ),
+    episodes: int = typer.Option(None, "--episodes", help="Held-out episodes per environment."),
+    train_episodes: int = typer.Option(None, "--train-episodes", help="Training episodes per env."),
+    only: str = typer.Option(None, "--conditions", help="Comma-separated subset of conditions."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override any key: env.*.eval_split=dev, k=2 ..."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete an existing run in --out first."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run (or resume) an experiment and write its report (Markdown, HTML, JSON)."""
+    from memp.errors import MempError
+    from memp.experiment.config import apply_overrides, load_raw, parse_config
+    from memp.experiment.report import print_summary
+    from memp.experiment.runner import run_experiment
+
+    try:
+        data = load_raw(experiment)
+        sets = list(set_)
+        if model:
+            sets.append(f"models={[model]!r}")
+        if mode:
+            sets.append(f"conditions.*.mode={mode!r}")
+        if episodes is not None:
+            sets.append(f"env.*.eval_episodes={episodes}")
+        if train_episodes is not None:
+            sets.append(f"env.*.train_episodes={train_episodes}")
+        data = apply_overrides(data, sets)
+        if only:
+            keep = {c.strip() for c in only.split(",") if c.strip()}
+            names = [c.get("name") for c in data.get("conditions", [])]
+            missing = keep - set(names)
+            if missing:
+                raise typer.BadParameter(f"unknown conditions {sorted(missing)}; have {names}")
+            data["conditions"] = [c for c in data["conditions"] if c.get("name") in keep]
+        if mode:
+            # Executable mode only applies to conditions that have a memory.
+            for c in data.get("conditions", []):
+                if c.get("memory", "none") == "none" and c.get("update", "none") == "none":
+                    c["mode"] = "prompt"
+        cfg = parse_config(data, origin=experiment)
+        summary = run_experiment(
+            cfg,
+            out or f"runs/{cfg.name}",
+            executor=executor,
+            workers=workers,
+            address=address,
+            fresh=fresh,
+            progress=progress,
+        )
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: finished episodes are saved; re-run the same command to resume", err=True
+        )
+        raise typer.Exit(130) from None
+    print_summary(summary)
+    typer.echo(f"report: {(out or f'runs/{cfg.name}')}/report.html (+ report.md, report.json)")
+
+
+@runs_app.command("list")
+def runs_list(
+    root: str = typer.Option("runs", "--root", help="Folder holding run directories."),
+) -> None:
+    """List the runs under a folder."""
+    from memp.experiment.runs import print_runs
+
+    print_runs(root)
+
+
+@runs_app.command("show")
+def runs_show(
+    run: str = typer.Argument(..., help="Run directory or name under runs/."),
+    episode: int = typer.Option(None, "--episode", help="Episode # (or index with --condition)."),
+    condition: str = typer.Option(
+        None, "--condition", help="Condition whose episode index to show."
+    ),
+    env: str = typer.Option(None, "--env", help="Environment, when several have that episode."),
+    root: str = typer.Option("runs", "--root"),
+) -> None:
+    """Show a run's results, or one episode's full trajectory with --episode."""
+    from memp.errors import MempError
+    from memp.experiment.runs import print_episode, print_run, resolve_run
+
+    try:
+        path = resolve_run(run, root)
+        if episode is None:
+            print_run(path)
+        else:
+            print_episode(path, episode, condition=condition, env=env)
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@runs_app.command("report")
+def runs_report(
+    run: str = typer.Argument(..., help="Run directory or name under runs/."),
+    root: str = typer.Option("runs", "--root"),
+) -> None:
+    """Regenerate a run's report files from its database."""
+    from memp.errors import MempError
+    from memp.experiment.report import print_summary, write_report
+    from memp.experiment.rundb import RunDB
+    from memp.experiment.runs import resolve_run
+
+    try:
+        path = resolve_run(run, root)
+        with RunDB.open_existing(path) as db:
+            summary = write_report(db, path)
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    print_summary(summary)
+    typer.echo(f"report: {path}/report.html (+ report.md, report.json)")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: str = typer.Option("runs/demo", "--out", help="Run directory."),
+    games: int = typer.Option(12, "--games", help="Held-out ALFWorld-like games to evaluate."),
+    train: int = typer.Option(24, "--train", help="Training games memory is built from."),
+    model: str = typer.Option("local", "--model", help="LLM spec."),
+    executor: str = typer.Option("local", "--executor"),
+    workers: int = typer.Option(None, "--workers"),
+    fresh: bool = typer.Option(False, "--fresh"),
+) -> None:
+    """No memory vs executable procedural memory on generated ALFWorld-like games."""
+    from memp.errors import MempError
+    from memp.experiment.demo import run_demo
+    from memp.experiment.report import print_summary
+
+    try:
+        summary = run_demo(
+            out=out,
+            games=games,
+            train=train,
+            model=model,
+            executor=executor,
+            workers=workers,
+            fresh=fresh,
+        )
+    except MempError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    print_summary(summary)
+    typer.echo(f"report: {out}/report.html (+ report.md, report.json)")
 
 
 if __name__ == "__main__":

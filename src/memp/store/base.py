@@ -30,6 +30,7 @@ class MemoryStore(Protocol):
     def update(self, procedure: Procedure, *, reason: str = "") -> Procedure:
         """Store a new version of ``procedure`` (version + 1); the old one stays in history."""
         ...
+
     def history(self, procedure_id: str, *, namespace: str | None = None) -> list[Procedure]: ...
     def list(
         self,
@@ -61,6 +62,7 @@ class MemoryStore(Protocol):
     ) -> None:
         """Atomically add to the usage counters (safe under concurrent writers)."""
         ...
+
     def search(
         self,
         vector: np.ndarray,

@@ -1,0 +1,319 @@
+"""ALFWorld on the real ``alfworld`` engine (TextWorld PDDL games).
+
+Episodes are the game files of one split, played directly with the TextWorld PDDL
+engine and the official ALFRED wrappers, so ``reset(episode=i)`` always plays game
+``i`` (``AlfredTWEnv`` samples games at random and, with no games, spins forever).
+
+Data comes from, in order: ``data_dir`` (real ALFWorld data or a folder written by
+``memp alfworld generate``), ``$ALFWORLD_DATA/json_2.1.1/<split>``, or the default
+cache of generated games (``~/.cache/memp/alfworld/<split>-seed<S>``). Generated games
+are labelled "ALFWorld-like" everywhere (``env.label``, ``info["alfworld_like"]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from memp.envs.alfworld_gen import (
+    MANIFEST,
+    SPLITS,
+    TASK_TYPES,
+    ExpertRunner,
+    default_cache_dir,
+    quiet_alfworld_import,
+)
+from memp.errors import InvalidInput, MissingData, MissingDependency, check_choice
+
+_NOOP = re.compile(r"^(look|inventory|help|examine\b.*)$")
+_NAV = re.compile(r"^go to (?P<loc>.+)$")
+# Verbs whose last argument is the receptacle the action happens at.
+_AT = re.compile(
+    r"^(?:take .+ from|put .+ (?:in|on|in/on)|move .+ to|clean .+ with|heat .+ with|cool .+ with|"
+    r"open|close|examine|slice .+ with)\s+(?P<loc>.+)$"
+)
+_SEEN = re.compile(
+    r"(?:On the [^,]+, you see|In it, you see|Next to it, you see)\s+(?P<list>[^.]*)\."
+)
+_ITEM = re.compile(r"\b(?:a|an|the)\s+(?P<name>[a-z][a-z ]*?\s\d+)\b")
+
+
+class AlfworldSemantics:
+    """What ALFWorld actions and observations mean (see :class:`memp.envs.base.ActionSemantics`)."""
+
+    def is_navigation(self, action: str) -> bool:
+        return bool(_NAV.match(action.strip().lower()))
+
+    def is_noop(self, action: str) -> bool:
+        return bool(_NOOP.match(action.strip().lower()))
+
+    def failed(self, action: str, observation: str) -> bool:
+        return observation.strip().lower().startswith("nothing happens")
+
+    def location(self, action: str) -> str | None:
+        a = action.strip().lower()
+        m = _NAV.match(a) or _AT.match(a)
+        return m.group("loc").strip() if m else None
+
+    def seen_objects(self, observation: str) -> list[str]:
+        seen: list[str] = []
+        for m in _SEEN.finditer(observation):
+            for item in _ITEM.finditer(m.group("list").lower()):
+                name = item.group("name").strip()
+                if name not in seen:
+                    seen.append(name)
+        return seen
+
+    def entity_type(self, name: str) -> str:
+        return re.sub(r"\s*\d+$", "", name.strip().lower())
+
+
+_HOW_TO_GET = (
+    "Get ALFWorld games in one of two ways:\n"
+    "  1. real ALFWorld data: on a machine with internet, `pip install alfworld` and run "
+    "`ALFWORLD_DATA=/some/dir alfworld-download`, copy that folder here and set "
+    "ALFWORLD_DATA to it (games live in $ALFWORLD_DATA/json_2.1.1/<split>/);\n"
+    "  2. ALFWorld-like games generated locally from the layouts in the alfworld wheel: "
+    "`memp alfworld generate --split {split} --n 60` (then use the default cache, or "
+    "pass data_dir=<--out folder>)."
+)
+
+
+def _find_games(root: Path, task_types: set[str]) -> list[Path]:
+    """Solvable games under ``root`` in a fixed order (the official collection rules)."""
+    games = []
+    for path in sorted(root.rglob("game.tw-pddl")):
+        s = str(path)
+        if "movable" in s or "Sliced" in s or not (path.parent / "traj_data.json").exists():
+            continue
+        if task_types != set(TASK_TYPES):
+            ttype = json.loads((path.parent / "traj_data.json").read_text()).get("task_type")
+            if ttype not in task_types:
+                continue
+        try:
+            if not json.loads(path.read_text()).get("solvable"):
+                continue
+        except (OSError, json.JSONDecodeError):
+            continue
+        games.append(path)
+    return games
+
+
+def resolve_data(split: str, data_dir: str | Path | None, seed: int = 0) -> tuple[Path, bool]:
+    """Where the games of ``split`` are, and whether they are generated (ALFWorld-like).
+
+    Raises :class:`MissingData` (without touching the engine) when there is nothing to play.
+    """
+    tried: list[Path] = []
+    if data_dir is not None:
+        base = Path(data_dir).expanduser()
+        candidates = [base / "json_2.1.1" / split, base / split, base]
+    elif os.environ.get("ALFWORLD_DATA"):
+        base = Path(os.environ["ALFWORLD_DATA"]).expanduser()
+        candidates = [base / "json_2.1.1" / split]
+    else:
+        candidates = [default_cache_dir(split, seed)]
+    for cand in candidates:
+        tried.append(cand)
+        if cand.is_dir() and any(cand.rglob("game.tw-pddl")):
+            generated = _manifest(cand)
+            if generated is not None and generated.get("split") not in (None, split):
+                raise InvalidInput(
+                    f"{cand} holds generated games of split {generated.get('split')!r}, not {split!r}; "
+                    f"generate the {split} split with `memp alfworld generate --split {split}`"
+                )
+            return cand, generated is not None
+    where = ", ".join(str(t) for t in tried)
+    raise MissingData(
+        f"no ALFWorld games for split {split!r} (looked in: {where}).\n"
+        + _HOW_TO_GET.format(split=split)
+    )
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    for d in (folder, *folder.parents[:2]):
+        f = d / MANIFEST
+        if f.exists():
+            return json.loads(f.read_text())
+    return None
+
+
+class AlfworldEnv:
+    """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
+
+    name = "alfworld"
+    family = "household"
+
+    def __init__(
+        self,
+        split: str = "train",
+        data_dir: str | Path | None = None,
+        *,
+        max_steps: int = 50,
+        seed: int = 0,
+        task_types: list[str] | tuple[str, ...] | None = None,
+        expert_max_steps: int = 200,
+    ) -> None:
+        self.split = check_choice("ALFWorld split", split, SPLITS)
+        types = set(task_types or TASK_TYPES)
+        for t in types:
+            check_choice("ALFWorld task type", t, TASK_TYPES)
+        if max_steps < 1:
+            raise InvalidInput(f"max_steps must be at least 1 (got {max_steps})")
+        # Find the data first: with no games the engine would have nothing to do (or hang).
+        self.data_root, self.alfworld_like = resolve_data(split, data_dir, seed)
+        self.games = _find_games(self.data_root, types)
+        if not self.games:
+            raise MissingData(
+                f"{self.data_root} holds no solvable ALFWorld games of task types {sorted(types)}.\n"
+                + _HOW_TO_GET.format(split=split)
+            )
+        self.label = "ALFWorld-like" if self.alfworld_like else "ALFWorld"
+        self.semantics = AlfworldSemantics()
+        self.max_steps = max_steps
+        self.expert_max_steps = expert_max_steps
+        self._env: Any = None
+        self._expert: ExpertRunner | None = None
+        self._expert_cache: dict[int, list[str]] = {}
+        self._episode: int | None = None
+        self._next_episode = 0
+        self._task = ""
+        self._steps = 0
+        self._done = True
+        self._state: Any = None
+
+    # ------------------------------------------------------------------ engine
+    def _engine(self) -> Any:
+        if self._env is None:
+            try:
+                with quiet_alfworld_import():
+                    import textworld
+                    from alfworld.agents.environment.alfred_tw_env import (
+                        AlfredDemangler,
+                        AlfredInfos,
+                    )
+                    from textworld.envs import PddlEnv
+            except ImportError as exc:
+                raise MissingDependency("alfworld", extra="envs", why=str(exc)) from exc
+            infos = textworld.EnvInfos(admissible_commands=True, won=True, extras=["gamefile"])
+            self._env = AlfredInfos(AlfredDemangler(PddlEnv(infos), shuffle=False))
+        return self._env
+
+    def __len__(self) -> int:
+        return len(self.games)
+
+    @property
+    def task(self) -> str:
+        return self._task
+
+    def game_file(self, episode: int | None = None) -> Path:
+        i = self._episode if episode is None else episode
+        if i is None:
+            raise InvalidInput("no episode started; call reset(episode=i) first")
+        return self.games[i]
+
+    def task_type(self, episode: int | None = None) -> str:
+        path = self.game_file(episode).parent / "traj_data.json"
+        return str(json.loads(path.read_text())["task_type"])
+
+    # ------------------------------------------------------------------ protocol
+    def reset(
+        self, *, episode: int | None = None, seed: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        if episode is None:
+            episode = (
+                random.Random(seed).randrange(len(self))
+                if seed is not None
+                else self._next_episode % len(self)
+            )
+        if not 0 <= episode < len(self):
+            raise InvalidInput(
+                f"episode {episode} is out of range: {self.label} {self.split} has {len(self)} games (0..{len(self) - 1})"
+            )
+        env = self._engine()
+        env.load(str(self.games[episode]))
+        # The grammar picks among phrasings at random: pin it so an episode always reads the same.
+        state = random.getstate()
+        random.seed(episode)
+        try:
+            self._state = env.reset()
+        finally:
+            random.setstate(state)
+        self._episode, self._next_episode = episode, episode + 1
+        self._steps, self._done = 0, False
+        text = self._state.feedback
+        m = re.search(r"Your task is to: (.+?)\s*$", text, re.S)
+        self._task = m.group(1).strip().rstrip(".") if m else ""
+        obs = text.split("=-", 1)[-1].strip() if "-= Welcome" in text else text.strip()
+        return obs, self._info()
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise InvalidInput("no episode started; call reset(episode=i) first")
+        if self._done:
+            raise InvalidInput("the episode is over; call reset() to start another")
+        action = (action or "").strip()
+        self._state, _, _ = self._env.step(action)
+        self._steps += 1
+        won = bool(self._state["won"])
+        truncated = not won and self._steps >= self.max_steps
+        self._done = won or truncated
+        return self._state.feedback.strip(), 1.0 if won else 0.0, won, truncated, self._info()
+
+    def admissible_actions(self) -> list[str] | None:
+        if self._state is None:
+            return None
+        return list(self._state["admissible_commands"])
+
+    def expert_actions(self) -> list[str] | None:
+        """The official hand-coded expert's plan for the current episode, as it played.
+
+        Raw and noisy (detours, open/close pairs, "look"); replaying it wins the game.
+        """
+        if self._episode is None:
+            raise InvalidInput("no episode started; call reset(episode=i) first")
+        i = self._episode
+        if i not in self._expert_cache:
+            game = json.loads(self.games[i].read_text())
+            plan = game.get("walkthrough") if self.alfworld_like else None
+            if not plan:
+                if self._expert is None:
+                    self._expert = ExpertRunner(max_steps=self.expert_max_steps)
+                plan, _why = self._expert.solve(self.games[i], seed=i)
+                plan = plan or game.get("walkthrough")
+            if not plan:
+                return None
+            self._expert_cache[i] = list(plan)
+        return list(self._expert_cache[i])
+
+    def close(self) -> None:
+        for env in (self._env, self._expert):
+            if env is not None:
+                with contextlib.suppress(Exception):  # closing is best effort
+                    env.close()
+        self._env = self._expert = None
+        self._state = None
+
+    def _info(self) -> dict[str, Any]:
+        won = bool(self._state["won"]) if self._state is not None else False
+        return {
+            "task": self._task,
+            "admissible": self.admissible_actions(),
+            "won": won,
+            "score": 1.0 if won else 0.0,
+            "episode": self._episode,
+            "steps": self._steps,
+            "game_file": str(self.games[self._episode]) if self._episode is not None else None,
+            "task_type": self.task_type() if self._episode is not None else None,
+            "environment": self.name,
+            "label": self.label,
+            "alfworld_like": self.alfworld_like,
+        }
+
+    def __repr__(self) -> str:
+        return f"AlfworldEnv(split={self.split!r}, games={len(self)}, label={self.label!r}, data={str(self.data_root)!r})"

@@ -1,0 +1,311 @@
+"""Experiment configuration: TOML files and CLI overrides, validated by pydantic.
+
+An experiment is: environments (memory is built on a training split and evaluated on a
+held-out split), model(s), and conditions. A condition is one way of running the agent:
+(memory build strategy or none, retrieval strategy, k, prompt|executable mode, update
+strategy). Unknown keys are errors that name the key and the valid ones, so a typo never
+silently changes what an experiment measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from memp.errors import InvalidInput
+
+BUILD_STRATEGIES = ("trajectory", "script", "proceduralization")
+RETRIEVE_STRATEGIES = ("random", "query", "avefact", "hybrid")
+UPDATE_STRATEGIES = ("vanilla", "validation", "adjustment", "erasure", "merge")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnvConfig(_Config):
+    """One environment: where memory comes from (train) and what is evaluated (eval)."""
+
+    name: str
+    train_split: str = "train"
+    eval_split: str = "test"
+    # An int means "the first N episodes"; a list names episode indices.
+    train_episodes: int | list[int] = 20
+    eval_episodes: int | list[int] = 12
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Label used in reports and the run database; defaults to the name.
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+    def train_indices(self) -> list[int]:
+        return _indices(self.train_episodes)
+
+    def eval_indices(self) -> list[int]:
+        return _indices(self.eval_episodes)
+
+
+def _indices(spec: int | list[int]) -> list[int]:
+    if isinstance(spec, int):
+        if spec < 0:
+            raise InvalidInput(f"episode count must be >= 0, got {spec}")
+        return list(range(spec))
+    return list(spec)
+
+
+class AgentConfig(_Config):
+    """Options passed to every policy (ReActAgent / SkillAgent)."""
+
+    max_steps: int = Field(30, ge=1)
+    use_choices: bool = True
+    # Extra keyword options for the agent constructors, passed through unchanged.
+    react: dict[str, Any] = Field(default_factory=dict)
+    skill: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConditionConfig(_Config):
+    """One arm of the experiment."""
+
+    name: str
+    # Build strategy of the memory, or "none" for the no-memory baseline.
+    memory: Literal["none", "trajectory", "script", "proceduralization"] = "none"
+    retrieve: Literal["random", "query", "avefact", "hybrid"] = "query"
+    k: int = Field(3, ge=1)
+    min_score: float = 0.0
+    budget_tokens: int | None = None
+    # prompt: retrieved procedures are pasted into the prompt (the paper's way);
+    # executable: they run as skills (memp.execute.SkillAgent).
+    mode: Literal["prompt", "executable"] = "prompt"
+    # Executable mode only: let the LLM take over where the skill does not reach.
+    # false is the no-LLM ablation.
+    use_llm: bool = True
+    # Update strategy applied after each group of eval episodes ("none": memory frozen).
+    update: Literal["none", "vanilla", "validation", "adjustment", "erasure", "merge"] = "none"
+    update_options: dict[str, Any] = Field(default_factory=dict)
+    # Memory starts from the training split ("train") or empty ("empty", grows by updates).
+    start: Literal["train", "empty"] = "train"
+    # Whose trajectories memory is built from: "expert" or an LLM spec (transfer).
+    source: str = "expert"
+    # Which LLM writes scripts; defaults to the source model (or the evaluated model
+    # when the source is the expert).
+    builder: str | None = None
+    # Evaluated model; defaults to each of the experiment's models.
+    model: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\\n"):
+            raise ValueError("condition names must be non-empty and contain no slashes")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConditionConfig:
+        if self.memory == "none" and self.update != "none" and self.start != "empty":
+            raise ValueError(
+                f"condition {self.name!r}: memory='none' with update={self.update!r} needs "
+                "start='empty' (memory grows from the agent's own episodes)"
+            )
+        if self.mode == "executable" and self.memory == "script":
+            raise ValueError(
+                f"condition {self.name!r}: executable procedures are compiled from trajectories; "
+                "use memory='trajectory' or 'proceduralization' with mode='executable'"
+            )
+        return self
+
+    @property
+    def memory_kind(self) -> str:
+        """What is built: the build strategy, or "skills" (compiled programs) in executable mode."""
+        return "skills" if self.mode == "executable" and self.memory != "none" else self.memory
+
+    @property
+    def uses_memory(self) -> bool:
+        return self.memory != "none" or self.update != "none"
+
+
+class ExperimentConfig(_Config):
+    name: str
+    description: str = ""
+    seed: int = 0
+    models: list[str] = Field(default_factory=lambda: ["local"])
+    embedder: str = "local"
+    # Eval episodes are split into this many successive groups; update strategies learn
+    # between groups (the learning curve).
+    groups: int = Field(1, ge=1)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    env: list[EnvConfig]
+    condition_defaults: dict[str, Any] = Field(default_factory=dict)
+    conditions: list[ConditionConfig]
+    # Execution settings: not part of what is measured (excluded from the fingerprint).
+    executor: Literal["local", "ray", "inline"] = "local"
+    workers: int | None = None
+    address: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        # A single [env] table is accepted as well as [[env]] arrays.
+        if isinstance(data.get("env"), dict):
+            data["env"] = [data["env"]]
+        defaults = data.get("condition_defaults") or {}
+        if defaults and isinstance(data.get("conditions"), list):
+            data["conditions"] = [
+                {**defaults, **c} if isinstance(c, dict) else c for c in data["conditions"]
+            ]
+        if isinstance(data.get("models"), str):
+            data["models"] = [data["models"]]
+        return data
+
+    @model_validator(mode="after")
+    def _unique(self) -> ExperimentConfig:
+        if not self.env:
+            raise ValueError("at least one [[env]] is needed")
+        if not self.conditions:
+            raise ValueError("at least one [[conditions]] entry is needed")
+        for kind, names in (
+            ("condition", [c.name for c in self.conditions]),
+            ("env label", [e.key for e in self.env]),
+        ):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"duplicate {kind} names: {', '.join(sorted(dup))}")
+        if not self.models:
+            raise ValueError("models must name at least one LLM spec")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes what is measured (not how it is executed)."""
+        data = self.model_dump(mode="json", exclude={"executor", "workers", "address"})
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def arms(self) -> list[Arm]:
+        """Conditions crossed with models (a condition that names its model runs once)."""
+        out: list[Arm] = []
+        multi = len(self.models) > 1
+        for cond in self.conditions:
+            models = [cond.model] if cond.model else self.models
+            for m in models:
+                label = f"{cond.name}@{m}" if multi and not cond.model else cond.name
+                out.append(Arm(label=label, condition=cond, model=m))
+        return out
+
+
+class Arm(BaseModel):
+    """A condition bound to the model that is evaluated with it."""
+
+    label: str
+    condition: ConditionConfig
+    model: str
+
+    @property
+    def builder_llm(self) -> str:
+        """The LLM that writes scripts and adjusts procedures for this arm."""
+        c = self.condition
+        if c.builder:
+            return c.builder
+        return self.model if c.source == "expert" else c.source
+
+    @property
+    def builder(self) -> str:
+        """The builder as part of the memory's identity ("-" when building needs no LLM)."""
+        if self.condition.memory_kind in ("trajectory", "skills"):
+            return "-"
+        return self.builder_llm
+
+
+def _format_errors(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid experiment config ({origin}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key {loc!r}: remove it or check its spelling")
+        else:
+            lines.append(f"  - {loc}: {e['msg']}")
+    fields = ", ".join(ExperimentConfig.model_fields)
+    cond = ", ".join(ConditionConfig.model_fields)
+    lines.append(f"  top-level keys: {fields}")
+    lines.append(f"  condition keys: {cond}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], origin: str = "<dict>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise InvalidInput(_format_errors(err, origin)) from None
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"experiment file {str(p)!r} does not exist; see experiments/*.toml")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"{p} is not valid TOML: {e}") from None
+
+
+def _parse_value(text: str) -> Any:
+    # Values are TOML literals (numbers, booleans, quoted strings, arrays); a bare word
+    # that is not valid TOML is taken as a string so `--set model=local` works.
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides to a raw config dict.
+
+    ``env.<label>.<key>`` and ``conditions.<name>.<key>`` address list entries by name;
+    ``conditions.*.<key>`` and ``env.*.<key>`` apply to every entry.
+    """
+    data = json.loads(json.dumps(data))  # deep copy of plain TOML data
+    if isinstance(data.get("env"), dict):
+        data["env"] = [data["env"]]
+    for item in overrides:
+        if "=" not in item:
+            raise InvalidInput(f"override {item!r} must look like key=value (e.g. seed=3)")
+        key, _, raw = item.partition("=")
+        parts = key.strip().split(".")
+        value = _parse_value(raw.strip())
+        if parts[0] in ("env", "conditions") and len(parts) >= 3:
+            entries = data.get(parts[0]) or []
+            sel = parts[1]
+            hit = [e for e in entries if sel in ("*", e.get("name"), e.get("label"))]
+            if not hit:
+                names = [e.get("label") or e.get("name") for e in entries]
+                raise InvalidInput(
+                    f"override {item!r}: no {parts[0]} entry named {sel!r}; have {names}"
+                )
+            for e in hit:
+                _set(e, parts[2:], value)
+        else:
+            _set(data, parts, value)
+    return data
+
+
+def _set(d: dict[str, Any], parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise InvalidInput(f"cannot set {'.'.join(parts)}: {p!r} is not a table")
+    d[parts[-1]] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    data = load_raw(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return parse_config(data, origin=str(path))

@@ -1,0 +1,79 @@
+"""matplotlib figures of a run, returned as PNG bytes (the HTML report embeds them)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are written on servers and in CI
+import matplotlib.pyplot as plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def condition_bars(title: str, rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Success rate (with 95% Wilson CI) and mean steps per condition."""
+    labels = [r["arm"] for r in rows]
+    rate = [100 * r["success_rate"] for r in rows]
+    lo = [100 * (r["success_rate"] - r["ci_low"]) for r in rows]
+    hi = [100 * (r["ci_high"] - r["success_rate"]) for r in rows]
+    steps = [r["mean_steps"] for r in rows]
+    width = max(6.0, 1.1 * len(labels) + 2)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(2 * width, 4))
+    x = range(len(labels))
+    a1.bar(x, rate, yerr=[lo, hi], capsize=4, color="#4C72B0")
+    a1.set_ylim(0, 105)
+    a1.set_ylabel("success rate (%)")
+    a1.set_title(f"{title}: success (95% CI)")
+    a2.bar(x, steps, color="#DD8452")
+    a2.set_ylabel("mean steps")
+    a2.set_title(f"{title}: mean steps")
+    for ax in (a1, a2):
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, rotation=30, ha="right")
+        ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def learning_curves(title: str, curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
+    """Success per group of tasks for each condition (memory updated between groups)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm, pts in curves.items():
+        xs = [p["group"] + 1 for p in pts]
+        a1.plot(xs, [100 * p["success_rate"] for p in pts], marker="o", label=arm)
+        a2.plot(xs, [100 * p["cumulative_success_rate"] for p in pts], marker="o", label=arm)
+    a1.set_title(f"{title}: success per group")
+    a2.set_title(f"{title}: cumulative success")
+    for ax in (a1, a2):
+        ax.set_xlabel("group of tasks")
+        ax.set_ylabel("success rate (%)")
+        ax.set_ylim(0, 105)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def topk_curve(title: str, families: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
+    """Success rate against the number of retrieved procedures (retrieval scaling)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for fam, pts in families.items():
+        ks = [p["k"] for p in pts]
+        rate = [100 * p["success_rate"] for p in pts]
+        lo = [100 * (p["success_rate"] - p["ci_low"]) for p in pts]
+        hi = [100 * (p["ci_high"] - p["success_rate"]) for p in pts]
+        ax.errorbar(ks, rate, yerr=[lo, hi], marker="o", capsize=3, label=fam)
+    ax.set_xlabel("k (procedures retrieved)")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"{title}: retrieval scaling")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

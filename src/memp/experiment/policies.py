@@ -1,0 +1,69 @@
+"""Policies the runner plays episodes with; all share ``.run(env, episode) -> Trajectory``.
+
+- ``expert``: :class:`memp.policies.ExpertPolicy` replays the expert / gold actions.
+- ``prompt``: :class:`memp.agent.ReActAgent`, retrieved procedures pasted into the prompt.
+- ``executable``: :class:`memp.execute.SkillAgent`, retrieved procedures run as skills.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from memp.errors import InvalidInput
+from memp.experiment.config import AgentConfig, ConditionConfig
+from memp.types import Trajectory
+
+
+class Policy(Protocol):
+    def run(self, env: Any, episode: int) -> Trajectory: ...
+
+
+def retrieve_options(c: ConditionConfig) -> dict[str, Any]:
+    opts: dict[str, Any] = {"strategy": c.retrieve, "k": c.k, "min_score": c.min_score}
+    if c.budget_tokens is not None:
+        opts["budget_tokens"] = c.budget_tokens
+    return opts
+
+
+def make_policy(
+    *,
+    mode: str,
+    llm: Any,
+    memory: Any,
+    condition: ConditionConfig | None,
+    agent: AgentConfig,
+) -> Policy:
+    if mode == "expert":
+        from memp.policies import ExpertPolicy
+
+        return ExpertPolicy()
+    if mode == "prompt":
+        from memp.agent import ReActAgent
+
+        return ReActAgent(
+            llm,
+            memory=memory,
+            retrieve_options=retrieve_options(condition) if condition and memory else None,
+            max_steps=agent.max_steps,
+            use_choices=agent.use_choices,
+            **agent.react,
+        )
+    if mode == "executable":
+        if memory is None:
+            raise InvalidInput(
+                f"condition {condition.name if condition else '?'!r}: executable mode needs a "
+                "memory (set memory = 'trajectory' | 'script' | 'proceduralization')"
+            )
+        from memp.execute import ExecConfig, SkillAgent
+
+        opts = {"max_steps": agent.max_steps, **agent.skill}
+        use_llm = condition.use_llm if condition is not None else True
+        cfg = ExecConfig(**opts) if use_llm else ExecConfig.no_llm(**opts)
+        fallback = None
+        if use_llm and llm is not None:
+            # Tasks no procedure covers are played by the ReAct agent with prompt memory.
+            fallback = make_policy(
+                mode="prompt", llm=llm, memory=memory, condition=condition, agent=agent
+            )
+        return SkillAgent(memory, llm=llm if use_llm else None, config=cfg, fallback=fallback)
+    raise InvalidInput(f"unknown policy mode {mode!r}; valid: expert, prompt, executable")

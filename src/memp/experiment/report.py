@@ -1,0 +1,359 @@
+"""Reports of a run: JSON (every number), Markdown, and a self-contained HTML page.
+
+The numbers are computed from the run database alone, so a report can be regenerated
+at any time (``memp runs report RUN``) and a partial run reports what it has.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from memp.experiment import plots
+from memp.experiment.config import ExperimentConfig
+from memp.experiment.metrics import compare, condition_metrics, group_curve
+from memp.experiment.rundb import RunDB
+
+
+def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, Any]:
+    """Every number of the run as plain JSON-able data."""
+    if config is None:
+        raw = db.get_meta("config")
+        config = ExperimentConfig.model_validate(raw) if raw else None
+    arms = config.arms() if config else []
+    arm_cfg = {a.label: a for a in arms}
+    rows = db.episodes(phase="eval")
+    envs = [e.key for e in config.env] if config else sorted({r.env for r in rows})
+    order = [a.label for a in arms] or sorted({r.arm for r in rows})
+
+    conditions: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, Any]] = {}
+    topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for env in envs:
+        env_rows = [r for r in rows if r.env == env]
+        by_arm = {a: [r for r in env_rows if r.arm == a] for a in order}
+        mets = {}
+        for a, rs in by_arm.items():
+            if not rs:
+                continue
+            m = condition_metrics(env, a, rs).model_dump()
+            if a in arm_cfg:
+                c = arm_cfg[a].condition
+                m["condition"] = c.model_dump(mode="json")
+                m["model"] = arm_cfg[a].model
+            mets[a] = m
+            conditions.append(m)
+        # Baseline: the first condition without memory, per evaluated model.
+        for a in mets:
+            base = _baseline(a, mets, arm_cfg)
+            if base is not None and base != a:
+                b = condition_metrics(env, base, by_arm[base])
+                o = condition_metrics(env, a, by_arm[a])
+                comparisons.append({"env": env, **compare(b, o)})
+        if config and config.groups > 1:
+            curves[env] = {a: group_curve(rs) for a, rs in by_arm.items() if rs}
+        fams: dict[str, list[dict[str, Any]]] = {}
+        for a, m in mets.items():
+            if a not in arm_cfg or arm_cfg[a].condition.memory == "none":
+                continue
+            c = arm_cfg[a].condition
+            fam = f"{c.memory}/{c.retrieve}/{c.mode}/{arm_cfg[a].model}"
+            fams.setdefault(fam, []).append(
+                {
+                    "k": c.k,
+                    "arm": a,
+                    **{x: m[x] for x in ("success_rate", "ci_low", "ci_high", "mean_steps", "n")},
+                }
+            )
+        fams = {
+            f: sorted(p, key=lambda p: p["k"])
+            for f, p in fams.items()
+            if len({x["k"] for x in p}) > 1
+        }
+        if fams:
+            topk[env] = fams
+
+    all_rows = db.episodes(phase=None)
+    return {
+        "name": db.get_meta("name") or (config.name if config else ""),
+        "description": config.description if config else "",
+        "fingerprint": db.get_meta("fingerprint"),
+        "started_at": db.get_meta("started_at"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.model_dump(mode="json") if config else None,
+        "environments": envs,
+        "conditions": conditions,
+        "comparisons": comparisons,
+        "curves": curves,
+        "topk": topk,
+        "memories": db.memories(),
+        "updates": db.updates(),
+        "errors": db.errors(),
+        "totals": {
+            "eval_episodes": len(rows),
+            "collect_episodes": sum(r.phase == "collect" for r in all_rows),
+            "episode_wall_s": round(sum(r.wall_s for r in all_rows), 2),
+            "last_invocation_wall_s": db.get_meta("wall_s_last_invocation"),
+        },
+    }
+
+
+def _baseline(arm: str, mets: dict[str, Any], arm_cfg: dict[str, Any]) -> str | None:
+    model = arm_cfg[arm].model if arm in arm_cfg else None
+    for a in mets:
+        cfg = arm_cfg.get(a)
+        if cfg is None:
+            continue
+        c = cfg.condition
+        if c.memory == "none" and c.update == "none" and cfg.model == model:
+            return a
+    return None
+
+
+# -- rendering -----------------------------------------------------------------
+
+_HEAD = [
+    "condition",
+    "mode",
+    "memory",
+    "retrieve",
+    "k",
+    "update",
+    "n",
+    "success (95% CI)",
+    "mean steps",
+    "prompt tok/ep",
+    "compl. tok/ep",
+    "tokens/success",
+    "s/ep",
+]
+
+
+def _cells(m: dict[str, Any]) -> list[str]:
+    c = m.get("condition") or {}
+    mem = c.get("memory", "?")
+    tps = m["tokens_per_success"]
+    return [
+        m["arm"],
+        c.get("mode", "?") if mem != "none" else "-",
+        mem,
+        c.get("retrieve", "-") if mem != "none" else "-",
+        str(c.get("k", "-")) if mem != "none" else "-",
+        c.get("update", "none"),
+        str(m["n"]),
+        f"{100 * m['success_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}] "
+        f"({m['successes']}/{m['n']})",
+        f"{m['mean_steps']:.1f}",
+        f"{m['mean_prompt_tokens']:.0f}",
+        f"{m['mean_completion_tokens']:.0f}",
+        "-" if tps is None else f"{tps:.0f}",
+        f"{m['mean_wall_s']:.1f}",
+    ]
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    h = "".join(f"<th>{html.escape(x)}</th>" for x in head)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table, shared by Markdown and HTML."""
+    out = []
+    for env in s["environments"]:
+        rows = [_cells(m) for m in s["conditions"] if m["env"] == env]
+        out.append((f"{env}: conditions", _HEAD, rows))
+        comp = [c for c in s["comparisons"] if c["env"] == env]
+        if comp:
+            out.append(
+                (
+                    f"{env}: against no memory",
+                    ["condition", "baseline", "success (points)", "mean steps cut"],
+                    [
+                        [
+                            c["condition"],
+                            c["baseline"],
+                            f"{c['success_points']:+.1f}",
+                            "-"
+                            if c["steps_reduction"] is None
+                            else f"{100 * c['steps_reduction']:.1f}%",
+                        ]
+                        for c in comp
+                    ],
+                )
+            )
+        for arm, pts in (s["curves"].get(env) or {}).items():
+            out.append(
+                (
+                    f"{env}: learning curve of {arm}",
+                    ["group", "n", "success", "cumulative", "mean steps"],
+                    [
+                        [
+                            str(p["group"] + 1),
+                            str(p["n"]),
+                            f"{100 * p['success_rate']:.1f}%",
+                            f"{100 * p['cumulative_success_rate']:.1f}%",
+                            f"{p['mean_steps']:.1f}",
+                        ]
+                        for p in pts
+                    ],
+                )
+            )
+        for fam, pts in (s["topk"].get(env) or {}).items():
+            out.append(
+                (
+                    f"{env}: top-k ({fam})",
+                    ["k", "condition", "n", "success (95% CI)", "mean steps"],
+                    [
+                        [
+                            str(p["k"]),
+                            p["arm"],
+                            str(p["n"]),
+                            f"{100 * p['success_rate']:.1f}% [{100 * p['ci_low']:.1f}, {100 * p['ci_high']:.1f}]",
+                            f"{p['mean_steps']:.1f}",
+                        ]
+                        for p in pts
+                    ],
+                )
+            )
+    if s["memories"]:
+        out.append(
+            (
+                "memories built",
+                ["env", "source", "build", "builder", "procedures", "build s", "tokens"],
+                [
+                    [
+                        m["env"],
+                        m["source"],
+                        m["build"],
+                        m["builder"],
+                        str(m["procedures"]),
+                        f"{m['wall_s']:.1f}",
+                        str(m["prompt_tokens"] + m["completion_tokens"]),
+                    ]
+                    for m in s["memories"]
+                ],
+            )
+        )
+    return out
+
+
+def _plots(s: dict[str, Any]) -> list[tuple[str, bytes]]:
+    figs = []
+    for env in s["environments"]:
+        rows = [m for m in s["conditions"] if m["env"] == env]
+        if rows:
+            figs.append((f"{env}: conditions", plots.condition_bars(env, rows)))
+        if s["curves"].get(env):
+            figs.append((f"{env}: learning curves", plots.learning_curves(env, s["curves"][env])))
+        if s["topk"].get(env):
+            figs.append((f"{env}: retrieval scaling", plots.topk_curve(env, s["topk"][env])))
+    return figs
+
+
+def _notes(s: dict[str, Any]) -> list[str]:
+    t = s["totals"]
+    notes = [
+        f"Fingerprint `{s['fingerprint']}`, started {s['started_at']}, report generated "
+        f"{s['generated_at']}.",
+        f"{t['eval_episodes']} evaluation and {t['collect_episodes']} training episodes; "
+        f"{t['episode_wall_s']:.0f} s of episode time in total.",
+        "Success intervals are 95% Wilson score intervals. Tokens/success = all prompt and "
+        "completion tokens of a condition divided by its successes.",
+    ]
+    if s["errors"]:
+        notes.append(
+            f"{len(s['errors'])} unit(s) raised errors (listed in report.json); "
+            "re-running the same command retries them."
+        )
+    return notes
+
+
+def render_markdown(s: dict[str, Any]) -> str:
+    parts = [f"# {s['name']}", ""]
+    if s["description"]:
+        parts += [s["description"].strip(), ""]
+    for title, head, rows in _sections(s):
+        parts += [f"## {title}", "", _md_table(head, rows), ""]
+    parts += ["## Notes", ""] + [f"- {n}" for n in _notes(s)] + [""]
+    return "\n".join(parts)
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.9rem}
+th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right}
+th{background:#f2f2f2} td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee;margin:0.5rem 0 1.5rem}
+code{background:#f5f5f5;padding:0 0.2rem}
+"""
+
+
+def render_html(s: dict[str, Any], figures: list[tuple[str, bytes]] | None = None) -> str:
+    figures = _plots(s) if figures is None else figures
+    body = [f"<h1>{html.escape(s['name'])}</h1>"]
+    if s["description"]:
+        body.append(f"<p>{html.escape(s['description'].strip())}</p>")
+    for title, png in figures:
+        b64 = base64.b64encode(png).decode()
+        body.append(
+            f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+            f"src='data:image/png;base64,{b64}'>"
+        )
+    for title, head, rows in _sections(s):
+        body.append(f"<h2>{html.escape(title)}</h2>{_html_table(head, rows)}")
+    body.append(
+        "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in _notes(s)) + "</ul>"
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(s['name'])}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+
+
+def write_report(
+    db: RunDB, out: str | Path, config: ExperimentConfig | None = None
+) -> dict[str, Any]:
+    """Write report.json, report.md and report.html into ``out``; return the summary."""
+    out = Path(out)
+    s = summarize(db, config)
+    (out / "report.json").write_text(json.dumps(s, indent=2, default=str))
+    (out / "report.md").write_text(render_markdown(s))
+    (out / "report.html").write_text(render_html(s))
+    return s
+
+
+# The terminal table keeps the columns that decide the question; the files have all.
+_COMPACT = ["condition", "n", "success (95% CI)", "mean steps", "tokens/success", "s/ep"]
+
+
+def print_summary(s: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    for title, head, rows in _sections(s):
+        if title == "memories built":
+            continue
+        if head == _HEAD:
+            idx = [head.index(h) for h in _COMPACT]
+            head, rows = _COMPACT, [[r[i] for i in idx] for r in rows]
+        t = Table(title=title)
+        for h in head:
+            t.add_column(h)
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)

@@ -1,0 +1,533 @@
+"""The experiment runner: collect -> build -> evaluate (-> update between groups) -> report.
+
+1. Collect: the memory sources (the expert, or an LLM without memory for transfer) play
+   the training split.
+2. Build: one memory per (environment, source, build strategy, builder model), from the
+   successful training trajectories, each a SQLite file in the run directory.
+3. Evaluate: every condition plays the held-out split. With ``groups > 1`` the split is
+   played in successive groups and conditions with an update strategy update a copy of
+   their memory after each group (the learning curve).
+4. Report: Markdown, HTML with plots, JSON.
+
+Every finished unit (episode, memory, update) is recorded in the run database as it
+completes, so an interrupted run resumes where it stopped when the same command is
+re-run. Only this process writes the run database.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from memp.errors import InvalidInput
+from memp.experiment.config import BUILD_STRATEGIES, Arm, EnvConfig, ExperimentConfig
+from memp.experiment.executors import ExecutorProtocol, make_executor
+from memp.experiment.rundb import RunDB
+from memp.experiment.worker import (
+    BuildTask,
+    CollectTask,
+    EpisodeTask,
+    Task,
+    TaskResult,
+    UpdateTask,
+    episode_seed,
+)
+from memp.types import Trajectory
+
+
+def _slug(*parts: str) -> str:
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p) for p in parts)
+
+
+def split_groups(indices: list[int], groups: int) -> list[list[int]]:
+    """Contiguous, near-equal groups (the first ones get the remainder)."""
+    n = len(indices)
+    out, start = [], 0
+    for g in range(groups):
+        size = n // groups + (1 if g < n % groups else 0)
+        out.append(indices[start : start + size])
+        start += size
+    return out
+
+
+class Runner:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        out: str | Path,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        address: str | None = None,
+        console: Console | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.out = Path(out)
+        self.executor_name = executor or config.executor
+        self.workers = workers if workers is not None else config.workers
+        self.address = address or config.address
+        self.console = console or Console(stderr=True)
+        self.show_progress = progress
+        self.arms = config.arms()
+        self._executor: ExecutorProtocol | None = None
+
+    # -- paths ------------------------------------------------------------------
+    def memory_path(self, env: EnvConfig, arm: Arm) -> str:
+        c = arm.condition
+        name = _slug(env.key, c.source, c.memory_kind, arm.builder)
+        return str(self.out / "memory" / f"{name}.db")
+
+    def arm_memory_path(self, env: EnvConfig, arm: Arm, group: int) -> str:
+        return str(self.out / "memory" / "arms" / f"{_slug(env.key, arm.label)}__g{group}.db")
+
+    # -- main -------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with RunDB(self.out / "run.db") as db:
+            self._check_same_experiment(db)
+            with self._progress() as prog:
+                try:
+                    self._collect(db, prog)
+                    self._build(db, prog)
+                    self._evaluate(db, prog)
+                finally:
+                    if self._executor is not None:
+                        self._executor.close()
+                        self._executor = None
+            db.set_meta("wall_s_last_invocation", time.perf_counter() - t0)
+            from memp.experiment.report import write_report
+
+            return write_report(db, self.out, config=self.config)
+
+    def _check_same_experiment(self, db: RunDB) -> None:
+        fp = self.config.fingerprint()
+        old = db.get_meta("fingerprint")
+        if old is not None and old != fp:
+            raise InvalidInput(
+                f"{self.out} already holds a run of a different experiment configuration "
+                f"(fingerprint {old}, this one {fp}). Resume only works with the same config: "
+                "pass another --out directory, or --fresh to delete the old run."
+            )
+        db.set_meta("fingerprint", fp)
+        db.set_meta("config", self.config.model_dump(mode="json"))
+        db.set_meta("name", self.config.name)
+        if db.get_meta("started_at") is None:
+            from datetime import UTC, datetime
+
+            db.set_meta("started_at", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def uses_llm(self) -> bool:
+        for arm in self.arms:
+            c = arm.condition
+            if (
+                c.mode == "prompt"
+                or c.use_llm
+                or c.source != "expert"
+                or c.memory in ("script", "proceduralization")
+            ):
+                return True
+        return False
+
+    def executor(self) -> ExecutorProtocol:
+        if self._executor is None:
+            self._executor = make_executor(
+                self.executor_name,
+                workers=self.workers,
+                address=self.address,
+                uses_llm=self.uses_llm,
+            )
+        return self._executor
+
+    @contextmanager
+    def _progress(self) -> Iterator[Progress]:
+        prog = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
+        )
+        with prog:
+            yield prog
+
+    def _drain(
+        self, db: RunDB, tasks: list[Task], on_ok: Any, prog: Progress, bars: dict[str, TaskID]
+    ) -> int:
+        """Run tasks, record each result as it arrives; returns the number of failures."""
+        if not tasks:
+            return 0
+        failures = 0
+        for res in self.executor().run(tasks):
+            bar = bars.get(_bar_key(res.task))
+            if res.ok:
+                note = on_ok(res)
+                if bar is not None:
+                    prog.update(bar, advance=1, note=note or "")
+            else:
+                failures += 1
+                db.add_error(res.key, res.error or "")
+                first = (res.error or "").splitlines()[0] if res.error else ""
+                self.console.print(f"[red]failed[/red] {res.key}: {first}")
+                if bar is not None:
+                    prog.update(bar, advance=1)
+        return failures
+
+    # -- 1. collect -------------------------------------------------------------
+    def _sources(self) -> dict[str, set[str]]:
+        need: dict[str, set[str]] = defaultdict(set)
+        for env in self.config.env:
+            for arm in self.arms:
+                c = arm.condition
+                if c.memory != "none" and c.start == "train":
+                    need[env.key].add(c.source)
+        return need
+
+    def _collect(self, db: RunDB, prog: Progress) -> None:
+        done = db.done_keys("collect")
+        tasks: list[Task] = []
+        bars: dict[str, TaskID] = {}
+        for env in self.config.env:
+            for source in sorted(self._sources().get(env.key, ())):
+                eps = env.train_indices()
+                todo = [e for e in eps if (env.key, source, env.train_split, e) not in done]
+                bar = prog.add_task(
+                    f"collect {env.key} [{source}]",
+                    total=len(eps),
+                    completed=len(eps) - len(todo),
+                    note="",
+                )
+                bars[f"collect/{env.key}/{source}"] = bar
+                for e in todo:
+                    tasks.append(
+                        CollectTask(
+                            env=env,
+                            source=source,
+                            episode=e,
+                            seed=episode_seed(self.config.seed, env.key, "train", e),
+                            agent=self.config.agent,
+                            embedder=self.config.embedder,
+                        )
+                    )
+
+        def ok(res: TaskResult) -> str:
+            t: CollectTask = res.task  # type: ignore[assignment]
+            traj = Trajectory.model_validate_json(res.value)
+            db.add_episode(
+                phase="collect",
+                env=t.env.key,
+                arm=t.source,
+                model=None if t.source == "expert" else t.source,
+                split=t.env.train_split,
+                episode=t.episode,
+                group=0,
+                seed=t.seed,
+                trajectory=traj,
+                wall_s=res.wall_s,
+            )
+            return "won" if traj.success else "lost"
+
+        self._drain(db, tasks, ok, prog, bars)
+
+    # -- 2. build ---------------------------------------------------------------
+    def _build(self, db: RunDB, prog: Progress) -> None:
+        tasks: list[Task] = []
+        seen: set[str] = set()
+        for env in self.config.env:
+            for arm in self.arms:
+                c = arm.condition
+                if c.memory == "none" or c.start != "train":
+                    continue
+                path = self.memory_path(env, arm)
+                if path in seen:
+                    continue
+                seen.add(path)
+                rec = db.memory(
+                    env=env.key, source=c.source, build=c.memory_kind, builder=arm.builder
+                )
+                if rec is not None and Path(path).exists():
+                    continue
+                # A memory file without a record is a build that was interrupted: redo it.
+                _remove_sqlite(path)
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                trajs = [
+                    t
+                    for t in db.trajectories(phase="collect", env=env.key, arm=c.source)
+                    if t.success
+                ]
+                if not trajs:
+                    raise InvalidInput(
+                        f"no successful training trajectories from {c.source!r} on {env.key} "
+                        f"to build memory from (condition {arm.label!r}); check the training "
+                        "split, train_episodes and the source"
+                    )
+                tasks.append(
+                    BuildTask(
+                        env=env,
+                        source=c.source,
+                        build=c.memory_kind,
+                        builder=arm.builder,
+                        embedder=self.config.embedder,
+                        path=path,
+                        trajectories=tuple(t.model_dump_json() for t in trajs),
+                    )
+                )
+        bars: dict[str, TaskID] = {}
+        if tasks:
+            bars["build"] = prog.add_task("build memories", total=len(tasks), note="")
+
+        def ok(res: TaskResult) -> str:
+            t: BuildTask = res.task  # type: ignore[assignment]
+            db.add_memory(
+                env=t.env.key,
+                source=t.source,
+                build=t.build,
+                builder=t.builder,
+                path=t.path,
+                procedures=int(res.value),
+                wall_s=res.wall_s,
+                **res.extra,
+            )
+            return f"{t.env.key}/{t.build}: {res.value} procedures"
+
+        failures = self._drain(db, tasks, ok, prog, bars)
+        if failures:
+            raise InvalidInput(
+                f"{failures} memory build(s) failed (see the errors above); fix and re-run "
+                "the same command to resume"
+            )
+
+    # -- 3. evaluate ------------------------------------------------------------
+    def _evaluate(self, db: RunDB, prog: Progress) -> None:
+        cfg = self.config
+        done = db.done_keys("eval")
+        groups_by_env = {env.key: split_groups(env.eval_indices(), cfg.groups) for env in cfg.env}
+        bars: dict[str, TaskID] = {}
+        for arm in self.arms:
+            total = sum(len(env.eval_indices()) for env in cfg.env)
+            finished = [r for r in db.episodes(phase="eval", arm=arm.label)]
+            wins = sum(r.success for r in finished)
+            bars[f"eval/{arm.label}"] = prog.add_task(
+                f"eval {arm.label}",
+                total=total,
+                completed=len(finished),
+                note=f"won {wins}" if finished else "",
+            )
+        wins_by_arm: dict[str, int] = defaultdict(int)
+        for r in db.episodes(phase="eval"):
+            wins_by_arm[r.arm] += int(r.success)
+        blocked: set[tuple[str, str]] = set()  # (env, arm) whose update chain is broken
+
+        for g in range(cfg.groups):
+            tasks: list[Task] = []
+            for env in cfg.env:
+                for arm in self.arms:
+                    if (env.key, arm.label) in blocked:
+                        continue
+                    mem = self._episode_memory(env, arm, g)
+                    for e in groups_by_env[env.key][g]:
+                        if (env.key, arm.label, env.eval_split, e) in done:
+                            continue
+                        tasks.append(
+                            EpisodeTask(
+                                env=env,
+                                arm=arm.label,
+                                condition=arm.condition,
+                                model=arm.model,
+                                episode=e,
+                                group=g,
+                                seed=episode_seed(cfg.seed, env.key, "eval", e),
+                                memory_path=mem,
+                                agent=cfg.agent,
+                                embedder=cfg.embedder,
+                            )
+                        )
+
+            def ok(res: TaskResult) -> str:
+                t: EpisodeTask = res.task  # type: ignore[assignment]
+                traj = Trajectory.model_validate_json(res.value)
+                db.add_episode(
+                    phase="eval",
+                    env=t.env.key,
+                    arm=t.arm,
+                    model=t.model,
+                    split=t.env.eval_split,
+                    episode=t.episode,
+                    group=t.group,
+                    seed=t.seed,
+                    trajectory=traj,
+                    wall_s=res.wall_s,
+                )
+                wins_by_arm[t.arm] += int(bool(traj.success))
+                return f"won {wins_by_arm[t.arm]}"
+
+            self._drain(db, tasks, ok, prog, bars)
+            if g < cfg.groups - 1:
+                self._update(db, g, groups_by_env, blocked)
+
+    def _episode_memory(self, env: EnvConfig, arm: Arm, group: int) -> str | None:
+        c = arm.condition
+        if c.update == "none":
+            return self.memory_path(env, arm) if c.memory != "none" else None
+        path = self.arm_memory_path(env, arm, group)
+        if group == 0 and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if c.start == "train":
+                _copy_sqlite(self.memory_path(env, arm), path)
+            else:
+                # Create the empty store here so parallel workers never race to migrate it.
+                from memp.store import open_store
+
+                open_store(path).close()
+        return path
+
+    def _update(
+        self,
+        db: RunDB,
+        group: int,
+        groups_by_env: dict[str, list[list[int]]],
+        blocked: set[tuple[str, str]],
+    ) -> None:
+        tasks: list[Task] = []
+        for env in self.config.env:
+            want = set(groups_by_env[env.key][group])
+            for arm in self.arms:
+                c = arm.condition
+                if c.update == "none" or (env.key, arm.label) in blocked:
+                    continue
+                if db.update_done(env=env.key, arm=arm.label, group=group):
+                    continue
+                rows = [
+                    r
+                    for r in db.episodes(phase="eval", env=env.key, arm=arm.label)
+                    if r.group == group
+                ]
+                if {r.episode for r in rows} != want:
+                    # Some episode of this group failed to run: updating from a partial
+                    # group would change what the curve measures. Re-run to retry.
+                    blocked.add((env.key, arm.label))
+                    self.console.print(
+                        f"[yellow]skipping later groups of {arm.label} on {env.key}: group "
+                        f"{group} is incomplete; re-run to retry[/yellow]"
+                    )
+                    continue
+                src = self.arm_memory_path(env, arm, group)
+                dst = self.arm_memory_path(env, arm, group + 1)
+                _remove_sqlite(dst)
+                _copy_sqlite(src, dst)
+                tasks.append(
+                    UpdateTask(
+                        env=env,
+                        arm=arm.label,
+                        group=group,
+                        strategy=c.update,
+                        # New procedures are built the way the arm's memory was built.
+                        options={
+                            "build_strategy": c.memory if c.memory in BUILD_STRATEGIES else "trajectory",
+                            **c.update_options,
+                        },
+                        llm=arm.builder_llm,
+                        embedder=self.config.embedder,
+                        path=dst,
+                        outcomes=tuple(db.trajectory(r.id).model_dump_json() for r in rows),
+                    )
+                )
+        if not tasks:
+            return
+        for res in self.executor().run(tasks):
+            t: UpdateTask = res.task  # type: ignore[assignment]
+            if res.ok:
+                db.add_update(
+                    env=t.env.key,
+                    arm=t.arm,
+                    group=t.group,
+                    report={"report": res.value, **res.extra},
+                    wall_s=res.wall_s,
+                )
+            else:
+                db.add_error(res.key, res.error or "")
+                blocked.add((t.env.key, t.arm))
+                first = (res.error or "").splitlines()[0]
+                self.console.print(f"[red]update failed[/red] {res.key}: {first}")
+
+
+def _bar_key(task: Task) -> str:
+    if isinstance(task, CollectTask):
+        return f"collect/{task.env.key}/{task.source}"
+    if isinstance(task, BuildTask):
+        return "build"
+    if isinstance(task, EpisodeTask):
+        return f"eval/{task.arm}"
+    return "update"
+
+
+def _copy_sqlite(src: str, dst: str) -> None:
+    # The backup API copies a consistent snapshot, including pages still in the WAL.
+    if not Path(src).exists():
+        raise InvalidInput(
+            f"memory {src} is missing; delete the run's memories table or use --fresh"
+        )
+    s = sqlite3.connect(src)
+    d = sqlite3.connect(dst)
+    try:
+        s.backup(d)
+    finally:
+        d.close()
+        s.close()
+
+
+def _remove_sqlite(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(path + suffix).unlink(missing_ok=True)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: str | Path,
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) an experiment into ``out``; returns the report's numbers."""
+    out = Path(out)
+    if fresh and out.exists():
+        if not (out / "run.db").exists():
+            raise InvalidInput(f"--fresh refuses to delete {out}: it is not a memp run directory")
+        shutil.rmtree(out)
+    return Runner(
+        config,
+        out,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        console=console,
+    ).run()

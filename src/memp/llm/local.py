@@ -1,0 +1,207 @@
+"""The embedded local LLM: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+- The chat template is the one stored in the GGUF (``tokenizer.chat_template``), rendered
+  with llama-cpp-python's Jinja2 formatter; ChatML is the fallback.
+- Greedy by default (temperature 0) and seedable: the same prompt gives the same answer;
+  a seeded sampled call re-evaluates its whole prompt so it is bit-reproducible.
+- One ``Llama`` object is kept for the backend's lifetime. llama.cpp keeps the KV cache
+  of the previous prompt, and ``Llama.generate`` re-evaluates only the tokens after the
+  longest common prefix, so the calls of an episode (same system prompt, growing
+  history) pay only for their new tokens. ``reuse_prefix=False`` turns that off (bench).
+- ``choices=[...]`` compiles the admissible answers into a GBNF grammar: decoding
+  cannot produce anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from memp.errors import BackendError, InvalidInput, MissingDependency
+from memp.llm.backend import LLMBackend
+from memp.llm.base import Completion, Message
+from memp.llm.cache import CompletionCache
+from memp.llm.choices import choices_gbnf, nearest_choice
+
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as e:
+        raise MissingDependency(
+            "llama-cpp-python", extra="local", why="it runs the local GGUF model"
+        ) from e
+    return llama_cpp
+
+
+@lru_cache(maxsize=64)
+def _grammar(choices: tuple[str, ...]) -> Any:
+    llama_cpp = _import_llama()
+    return llama_cpp.LlamaGrammar.from_string(choices_gbnf(choices), verbose=False)
+
+
+class LocalLLM(LLMBackend):
+    """A GGUF chat model run by llama.cpp in this process."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        seed: int = 0,
+        reuse_prefix: bool = True,
+        cache: CompletionCache | None = None,
+        cache_sampled: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(cache=cache, cache_sampled=cache_sampled)
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise InvalidInput(
+                f"GGUF model file {path} does not exist; pass a path to a .gguf file"
+            )
+        llama_cpp = _import_llama()
+        self.model_path = path
+        self.name = name or f"gguf:{path.name}"
+        self.seed = seed
+        self.reuse_prefix = reuse_prefix
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        st = path.stat()
+        self._identity = f"{self.name}|{path.name}|{st.st_size}"
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_batch=n_batch,
+                seed=seed,
+                verbose=verbose,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        self.n_ctx = self._llm.n_ctx()
+        meta = self._llm.metadata or {}
+        template = meta.get("tokenizer.chat_template") or _CHATML
+        model = self._llm._model
+        eos = model.token_get_text(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
+        bos = model.token_get_text(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
+        self._eos_text = eos
+        self._add_bos = bool(model.add_bos_token())
+        self._bos_text = bos
+        self._formatter = llama_cpp.llama_chat_format.Jinja2ChatFormatter(
+            template=template, eos_token=eos, bos_token=bos
+        )
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text the chat template makes of ``messages`` (ends with the assistant turn)."""
+        return self._formatter(messages=list(messages)).prompt  # type: ignore[arg-type]
+
+    def tokenize(self, text: str) -> list[int]:
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next call evaluates its whole prompt)."""
+        with self._lock:
+            self._llm.reset()
+
+    def _generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str],
+        seed: int | None,
+        choices: list[str] | None,
+    ) -> Completion:
+        tokens = self.tokenize(self.render(messages))
+        grammar = None
+        if choices:
+            grammar = _grammar(tuple(choices))
+            # Room for the longest choice, whatever max_tokens the caller guessed.
+            longest = max(self.count_tokens(c) for c in choices)
+            max_tokens = max(max_tokens, longest + 2)
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise BackendError(
+                f"the prompt has {len(tokens)} tokens and {max_tokens} more were asked for, "
+                f"but the context holds {self.n_ctx}: shorten the prompt (fewer or shorter "
+                f"retrieved procedures, a shorter history) or load the model with a larger n_ctx"
+            )
+        stops = list(stop)
+        if self._eos_text and self._eos_text not in stops:
+            stops.append(self._eos_text)
+        with self._lock:
+            # Seeded sampling must be bit-reproducible: evaluating only a suffix (or
+            # replaying one token) changes the logits at rounding level, which can flip
+            # a sampled token. Greedy decoding keeps the prefix cache.
+            if not self.reuse_prefix or (temperature > 0 and seed is not None):
+                self._llm.reset()
+            self.last_prompt_tokens_evaluated = self._evaluated(tokens)
+            try:
+                out = self._llm.create_completion(
+                    prompt=tokens,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_k=40 if temperature > 0 else 1,
+                    top_p=0.95 if temperature > 0 else 1.0,
+                    min_p=0.05 if temperature > 0 else 0.0,
+                    repeat_penalty=1.0,
+                    stop=stops,
+                    seed=self.seed if seed is None else seed,
+                    grammar=grammar,
+                )
+            except (ValueError, RuntimeError) as e:
+                raise BackendError(f"llama.cpp failed on {self.name}: {e}") from e
+        text = out["choices"][0]["text"]  # type: ignore[index]
+        usage = out["usage"]  # type: ignore[index]
+        if choices:
+            text = text.strip()
+            if text not in choices:  # only when generation was cut short
+                text = nearest_choice(text, choices)
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            model=self.name,
+        )
+
+    def _evaluated(self, tokens: list[int]) -> int:
+        """How many prompt tokens llama.cpp will evaluate, given what its KV cache holds."""
+        n = int(self._llm.n_tokens)
+        if n == 0:
+            return len(tokens)
+        prefix = 0
+        for a, b in zip(self._llm._input_ids[:n], tokens, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        if prefix == len(tokens):
+            prefix -= 1  # llama-cpp-python replays one token to refresh the logits
+        return len(tokens) - max(prefix, 0)
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()

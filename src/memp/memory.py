@@ -1,0 +1,375 @@
+"""Memory: the one object an agent talks to (build, retrieve, update, inspect)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from memp.build import BUILD_STRATEGIES, build_procedure, extract_facts
+from memp.embed.base import Embedder
+from memp.errors import DimensionMismatch, InvalidInput, check_choice
+from memp.llm.base import LLM
+from memp.retrieve import (
+    RETRIEVE_STRATEGIES,
+    BM25Index,
+    Candidate,
+    avefact_candidates,
+    cosine_to,
+    hybrid_candidates,
+    pack,
+    query_candidates,
+    random_candidates,
+)
+from memp.retrieve import render as render_hits
+from memp.store import MemoryStore, open_store
+from memp.tokens import TokenCounter, count_tokens
+from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
+from memp.update import UpdateReport, apply_update, merge_duplicates
+
+
+class Memory:
+    """Procedural memory over a store.
+
+    ``llm``: used to abstract scripts and rewrite procedures; when None, the default
+    local model is loaded on first need (strategy ``trajectory`` never needs it).
+    ``embedder``: when None, the default local embedder is loaded on first need.
+    ``facts``: how key facts are extracted ("auto": by the LLM if one was passed,
+    otherwise content keywords).
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore | str | Path = "memp.db",
+        *,
+        llm: LLM | None = None,
+        embedder: Embedder | None = None,
+        namespace: str = "default",
+        facts: Literal["auto", "llm", "keywords"] = "auto",
+        token_counter: TokenCounter = count_tokens,
+        seed: int | None = None,
+    ) -> None:
+        check_choice("facts mode", facts, ("auto", "llm", "keywords"))
+        self.store: MemoryStore = open_store(store)
+        self.namespace = namespace
+        self._llm = llm
+        self._embedder = embedder
+        self._facts = facts
+        self.count_tokens = token_counter
+        self._seed = seed
+        self._bm25: dict[tuple[Any, ...], BM25Index] = {}
+        if embedder is not None:
+            self._check_dim(embedder)
+
+    # -- backends ---------------------------------------------------------------
+
+    def _check_dim(self, embedder: Embedder) -> None:
+        dim = self.store.dim
+        if dim is not None and dim != embedder.dim:
+            raise DimensionMismatch(
+                f"embedder {embedder.name!r} gives {embedder.dim}-dimensional vectors but this "
+                f"store holds {dim}-dimensional ones; use the embedder the store was built with "
+                "or a new store"
+            )
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from memp.embed import make_embedder
+
+            emb = make_embedder(None)
+            self._check_dim(emb)
+            self._embedder = emb
+        return self._embedder
+
+    def llm_required(self, why: str) -> LLM:
+        if self._llm is None:
+            try:
+                from memp.llm import make_llm
+            except ImportError as e:  # pragma: no cover - backends missing entirely
+                raise InvalidInput(f"{why} needs an LLM; pass llm=... to Memory") from e
+            self._llm = make_llm(None)
+        return self._llm
+
+    @property
+    def _facts_llm(self) -> LLM | None:
+        if self._facts == "keywords":
+            return None
+        if self._facts == "llm":
+            return self.llm_required("fact extraction")
+        return self._llm
+
+    # -- build ------------------------------------------------------------------
+
+    def _embed(self, p: Procedure) -> Procedure:
+        texts = [p.task] + ([p.task_key] if p.task_key else []) + list(p.facts)
+        vecs = self.embedder.embed(texts)
+        i = 1
+        key = None
+        if p.task_key:
+            key, i = vecs[1].tolist(), 2
+        return p.model_copy(
+            update={
+                "embedding": vecs[0].tolist(),
+                "key_embedding": key,
+                "fact_embeddings": vecs[i:].tolist(),
+            }
+        )
+
+    def build(
+        self,
+        trajectory: Trajectory,
+        *,
+        strategy: str = "proceduralization",
+        task_key: str | None = None,
+    ) -> Procedure:
+        """Build a procedure (with embeddings) without storing it."""
+        check_choice("build strategy", strategy, BUILD_STRATEGIES)
+        if not isinstance(trajectory, Trajectory):
+            raise InvalidInput(f"build() takes a memp.Trajectory, got {type(trajectory).__name__}")
+        p = build_procedure(
+            trajectory,
+            strategy=strategy,
+            llm=lambda: self.llm_required(f"build strategy {strategy!r}"),
+            facts_llm=self._facts_llm,
+            namespace=self.namespace,
+            task_key=task_key,
+        )
+        return self._embed(p)
+
+    def record(self, trajectory: Trajectory) -> None:
+        """Store the raw trajectory (the material procedures are built from)."""
+        self.store.add_trajectory(trajectory, namespace=self.namespace)
+
+    def add(
+        self,
+        trajectory: Trajectory,
+        *,
+        strategy: str = "proceduralization",
+        task_key: str | None = None,
+    ) -> Procedure:
+        """Build a procedure from ``trajectory`` and store both."""
+        p = self.build(trajectory, strategy=strategy, task_key=task_key)
+        self.record(trajectory)
+        return self.add_procedure(p)
+
+    def add_procedure(self, procedure: Procedure) -> Procedure:
+        """Store a ready-made procedure (embedded here if it carries no vectors)."""
+        p = procedure.model_copy(update={"namespace": self.namespace})
+        if p.embedding is None:
+            if not p.facts:
+                p = p.model_copy(
+                    update={"facts": extract_facts(p.task, p.environment, self._facts_llm)}
+                )
+            p = self._embed(p)
+        self.store.add([p])
+        return p
+
+    # -- retrieve ---------------------------------------------------------------
+
+    def _bm25_index(self, environment: str | None) -> BM25Index:
+        token_fn = getattr(self.store, "change_token", None)
+        token = token_fn() if token_fn else None
+        key = (self.namespace, environment, token)
+        idx = self._bm25.get(key) if token is not None else None
+        if idx is None:
+            idx = BM25Index(self.store.list(namespace=self.namespace, environment=environment))
+            self._bm25 = {key: idx}  # keep only the newest index
+        return idx
+
+    def retrieve(
+        self,
+        task: str,
+        *,
+        strategy: str = "query",
+        k: int = 3,
+        min_score: float = 0.0,
+        budget_tokens: int | None = None,
+        environment: str | None = None,
+        task_key: str | None = None,
+        track: bool = True,
+    ) -> list[RetrievalHit]:
+        """The best active procedures for ``task``.
+
+        ``min_score``: cosine floor. ``budget_tokens``: the rendered block of the hits
+        never exceeds it. ``track``: count the returned hits as retrieved (feeds erasure).
+        """
+        check_choice("retrieve strategy", strategy, RETRIEVE_STRATEGIES)
+        if k < 1:
+            raise InvalidInput(f"k must be >= 1, got {k}")
+        if budget_tokens is not None and budget_tokens < 1:
+            raise InvalidInput(f"budget_tokens must be >= 1, got {budget_tokens}")
+        # Fetch extra candidates so that skipping long ones under a budget still fills k.
+        depth = k * 4 if budget_tokens is not None else k
+        ns = self.namespace
+        cands: list[Candidate]
+        if strategy == "random":
+            cands = random_candidates(self.store, depth, ns, environment, self._seed)
+        elif strategy == "query":
+            cands = query_candidates(
+                self.store, self.embedder, task, task_key, depth, ns, environment
+            )
+        elif strategy == "avefact":
+            facts = extract_facts(task, environment or "generic", self._facts_llm)
+            cands = avefact_candidates(self.store, self.embedder, facts, depth, ns, environment)
+        else:
+            cands = hybrid_candidates(
+                self.store,
+                self.embedder,
+                self._bm25_index(environment),
+                task,
+                task_key,
+                depth,
+                ns,
+                environment,
+            )
+        hits: list[RetrievalHit] = []
+        qvec: np.ndarray | None = None
+        for c in cands:
+            try:
+                p = self.store.get(c.id, namespace=ns)
+            except KeyError:
+                continue  # deleted between search and fetch
+            if p.status != ProcedureStatus.ACTIVE:
+                continue
+            if strategy != "random":
+                cos = c.cosine
+                if cos is None:  # a BM25-only hybrid hit: measure its cosine for the floor
+                    if qvec is None:
+                        qvec = self.embedder.embed([task])[0]
+                    cos = cosine_to(p, qvec)
+                    c.signals["dense"] = None if cos is None else round(cos, 4)
+                if cos is None or cos < min_score:
+                    continue
+            hits.append(RetrievalHit(procedure=p, score=c.score, signals=c.signals))
+        hits = pack(hits, k, budget_tokens, self.count_tokens)
+        if track:
+            for h in hits:
+                self.store.record_usage(h.procedure.id, retrieved=1)
+        return hits
+
+    def render(self, hits: Sequence[RetrievalHit]) -> str:
+        return render_hits(hits)
+
+    # -- update -----------------------------------------------------------------
+
+    def update(
+        self, outcomes: Sequence[Outcome], *, strategy: str = "validation", **options: Any
+    ) -> UpdateReport:
+        return apply_update(self, outcomes, strategy=strategy, **options)
+
+    def report(self, procedure_ids: Iterable[str], *, success: bool) -> None:
+        """Count one success or failure for each procedure that was used."""
+        for pid in procedure_ids:
+            self.store.record_usage(
+                pid, succeeded=int(bool(success)), failed=int(not success), namespace=self.namespace
+            )
+
+    def merge_duplicates(self, threshold: float = 0.95) -> UpdateReport:
+        return merge_duplicates(self, threshold)
+
+    # -- inspect ----------------------------------------------------------------
+
+    def get(self, procedure_id: str) -> Procedure:
+        return self.store.get(procedure_id, namespace=self.namespace)
+
+    def list(
+        self,
+        *,
+        environment: str | None = None,
+        status: ProcedureStatus | None = ProcedureStatus.ACTIVE,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Procedure]:
+        return self.store.list(
+            namespace=self.namespace,
+            environment=environment,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+
+    def history(self, procedure_id: str) -> list[Procedure]:
+        return self.store.history(procedure_id, namespace=self.namespace)
+
+    def retire(self, procedure_id: str) -> Procedure:
+        return self.store.set_status(
+            procedure_id, ProcedureStatus.RETIRED, namespace=self.namespace
+        )
+
+    # -- export / import --------------------------------------------------------
+
+    def export_jsonl(self, path: str | Path) -> int:
+        """Write every record of this namespace (procedures with vectors, earlier versions,
+        trajectories) as JSON lines; returns the number of lines."""
+        recs = getattr(self.store, "export_records", None)
+        records = recs(namespace=self.namespace) if recs else self._export_generic()
+        n = 0
+        with Path(path).open("w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n")
+                n += 1
+        return n
+
+    def _export_generic(self) -> Iterable[dict[str, Any]]:
+        for p in self.store.list(namespace=self.namespace, status=None):
+            hist = self.store.history(p.id, namespace=self.namespace)
+            for old in hist[:-1]:
+                yield {"type": "version", "record": old.model_dump(mode="json")}
+            yield {"type": "procedure", "record": self.store.get(p.id).model_dump(mode="json")}
+        for t in self.store.list_trajectories(namespace=self.namespace):
+            yield {
+                "type": "trajectory",
+                "namespace": self.namespace,
+                "record": t.model_dump(mode="json"),
+            }
+
+    def import_jsonl(self, path: str | Path, *, replace: bool = False) -> int:
+        """Load a file written by :meth:`export_jsonl`; returns the number of records."""
+        p = Path(path)
+        if not p.is_file():
+            from memp.errors import MissingData
+
+            raise MissingData(f"export file {p} does not exist")
+        records = []
+        with p.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InvalidInput(f"{p} line {n}: not valid JSON ({e.msg})") from e
+                if not isinstance(rec, dict) or "record" not in rec:
+                    raise InvalidInput(f"{p} line {n}: expected an object with 'type' and 'record'")
+                records.append(rec)
+        imp = getattr(self.store, "import_records", None)
+        if imp is not None:
+            return imp(records, replace=replace)
+        for rec in records:  # generic path: history is replayed as new versions
+            if rec["type"] == "procedure":
+                self.store.add([Procedure.model_validate(rec["record"])])
+            elif rec["type"] == "trajectory":
+                self.store.add_trajectory(
+                    Trajectory.model_validate(rec["record"]),
+                    namespace=rec.get("namespace", "default"),
+                )
+        return len(records)
+
+    def stats(self) -> dict[str, Any]:
+        fn = getattr(self.store, "stats", None)
+        if fn is not None:
+            return fn()
+        return {"procedures": {"active": self.store.count(namespace=self.namespace)}}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,175 @@
+"""Task templates: a task with its entities masked.
+
+"put a hot potato in countertop" -> key "put a hot {object} in {target}", binding
+{"object": "potato", "target": "countertop"}. Retrieval keys on the template (raw task
+text confuses "hot potato" with "cool potato"; the masked form does not), and a new
+task's slots are bound by aligning its text with a stored template.
+
+Entities are found from what the environment reported (the types of the instances a
+trajectory touched or saw), never from a hand-written list of object names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def normalize(task: str) -> str:
+    """Lower-case, one space between words, no trailing punctuation."""
+    text = " ".join(task.lower().split())
+    return text.strip(" .!?;:")
+
+
+def slot_names(n: int) -> list[str]:
+    """Slot names by order of appearance: object, [object2, ...], target."""
+    if n <= 0:
+        return []
+    if n == 1:
+        return ["object"]
+    return ["object", *[f"object{i}" for i in range(2, n)], "target"]
+
+
+def _find_phrases(text: str, phrases: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Non-overlapping whole-word occurrences of ``phrases`` in ``text``, longest first."""
+    taken: list[tuple[int, int, str]] = []
+    for phrase in sorted({normalize(p) for p in phrases if p and p.strip()}, key=len, reverse=True):
+        for m in re.finditer(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text):
+            s, e = m.span()
+            if all(e <= ts or s >= te for ts, te, _ in taken):
+                taken.append((s, e, phrase))
+    return sorted(taken)
+
+
+def mask(task: str, entities: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """Replace the entity phrases found in ``task`` by slots.
+
+    The same phrase twice gets the same slot. Returns (key, binding slot -> phrase).
+    """
+    text = normalize(task)
+    spans = _find_phrases(text, entities)
+    order: list[str] = []
+    for _, _, phrase in spans:
+        if phrase not in order:
+            order.append(phrase)
+    names = dict(zip(order, slot_names(len(order)), strict=True))
+    out, last = [], 0
+    for s, e, phrase in spans:
+        out.append(text[last:s])
+        out.append("{" + names[phrase] + "}")
+        last = e
+    out.append(text[last:])
+    return "".join(out), {slot: phrase for phrase, slot in names.items()}
+
+
+def slots_of(key: str) -> list[str]:
+    seen: list[str] = []
+    for name in _SLOT.findall(key):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def fill(key: str, binding: dict[str, str]) -> str:
+    return _SLOT.sub(lambda m: binding.get(m.group(1), m.group(0)), key)
+
+
+def _key_regex(key: str) -> re.Pattern[str]:
+    parts, last, used = [], 0, set()
+    for m in _SLOT.finditer(key):
+        parts.append(re.escape(key[last : m.start()]))
+        name = m.group(1)
+        # a repeated slot must repeat the same text
+        parts.append(f"(?P={name})" if name in used else f"(?P<{name}>.+?)")
+        used.add(name)
+        last = m.end()
+    parts.append(re.escape(key[last:]))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+def align(task: str, key: str) -> dict[str, str] | None:
+    """Bind ``key``'s slots by aligning it with ``task``; None when they do not align."""
+    m = _key_regex(normalize(key)).match(normalize(task))
+    if m is None:
+        return None
+    binding = {k: v.strip() for k, v in m.groupdict().items()}
+    return binding if all(binding.values()) else None
+
+
+def _overreach(value: str, known: set[str]) -> bool:
+    # "clean apple" bound to {object} while "apple" is a known entity: the template
+    # swallowed a word that belongs to another template ("put a clean {object} ...").
+    return value not in known and bool(_find_phrases(value, known))
+
+
+@dataclass(frozen=True)
+class KeyMatch:
+    key: str
+    binding: dict[str, str] | None  # None for an approximate match (slots still unbound)
+    score: float
+    exact: bool
+
+
+def literal_len(key: str) -> int:
+    return len(_SLOT.sub("", key))
+
+
+def match_key(
+    task: str,
+    keys: Sequence[str],
+    *,
+    known_entities: Iterable[str] = (),
+    approximate: bool = True,
+    min_score: float = 0.75,
+) -> KeyMatch | None:
+    """The stored template that fits ``task`` best.
+
+    Exact alignment first; among several aligned keys the most specific wins (more
+    literal text, bound values that are known entity names). Otherwise, if
+    ``approximate``, the key whose literal words overlap the task's most, words
+    weighted by rarity across keys (so "hot" counts more than "put"), with the same
+    number of slots as the task has known entities.
+    """
+    known = {normalize(e) for e in known_entities}
+    best: KeyMatch | None = None
+    best_rank: tuple[float, ...] = ()
+    for key in dict.fromkeys(keys):
+        binding = align(task, key)
+        if binding is None or any(_overreach(v, known) for v in binding.values()):
+            continue
+        known_hits = sum(v in known for v in binding.values())
+        rank = (known_hits - len(binding), literal_len(key))
+        if best is None or rank > best_rank:
+            best, best_rank = KeyMatch(key, binding, 1.0, True), rank
+    if best is not None or not approximate:
+        return best
+    task_key, task_binding = mask(task, known)
+    words_of = {k: set(_WORD.findall(_SLOT.sub(" ", k))) for k in dict.fromkeys(keys)}
+    if not words_of:
+        return None
+    df = Counter(w for ws in words_of.values() for w in ws)
+    n = len(words_of)
+    task_words = set(_WORD.findall(_SLOT.sub(" ", task_key)))
+    scored: list[tuple[float, str]] = []
+    for key, ws in words_of.items():
+        if len(slots_of(key)) != len(task_binding):
+            continue
+        idf = {w: math.log(1 + n / df[w]) for w in ws | task_words if df.get(w)}
+        union = sum(idf.get(w, math.log(1 + n)) for w in ws | task_words)
+        inter = sum(idf[w] for w in ws & task_words)
+        if union:
+            scored.append((inter / union, key))
+    if not scored:
+        return None
+    score, key = max(scored)
+    if score < min_score:
+        return None
+    # slots are named by order of appearance, so the task's own masking lines up
+    binding = task_binding if set(task_binding) == set(slots_of(key)) else None
+    return KeyMatch(key, binding, score, False)

@@ -1,0 +1,135 @@
+"""The ALFWorld adapter on the real alfworld engine (generated ALFWorld-like games)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("alfworld", reason="alfworld is part of memp[envs]")
+
+from memp.envs.alfworld import AlfworldEnv, AlfworldSemantics
+from memp.envs.alfworld_gen import MANIFEST, generate
+from memp.envs.base import ActionSemantics, Env
+from memp.errors import InvalidInput, MissingData
+
+
+@pytest.fixture(scope="module")
+def games(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("alfworld_env")
+    generate(
+        "valid_seen", 2, seed=3, out=out, progress=False,
+        task_types=["pick_and_place_simple", "pick_heat_then_place_in_recep"],
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_expert_episode_wins_through_the_adapter(games):
+    env = AlfworldEnv("valid_seen", data_dir=games, max_steps=200)
+    assert isinstance(env, Env) and isinstance(env.semantics, ActionSemantics)
+    assert env.name == "alfworld" and env.family == "household" and env.label == "ALFWorld-like"
+    for ep in range(len(env)):
+        obs, info = env.reset(episode=ep)
+        assert "Your task is to:" in obs and info["task"] in obs
+        assert info["won"] is False and info["score"] == 0.0 and info["alfworld_like"] is True
+        assert info["admissible"] == env.admissible_actions() and info["admissible"]
+        plan = env.expert_actions()
+        assert plan and plan == env.expert_actions()  # cached, stable
+        reward, won, truncated = 0.0, False, False
+        for action in plan:
+            obs, reward, won, truncated, info = env.step(action)
+            if won or truncated:
+                break
+        assert won and not truncated and reward == 1.0 and info["won"] and info["score"] == 1.0
+        with pytest.raises(InvalidInput, match="episode is over"):
+            env.step("look")
+    env.close()
+
+
+@pytest.mark.timeout(120)
+def test_reset_plays_the_same_game_every_time(games):
+    env = AlfworldEnv("valid_seen", data_dir=games)
+    first = env.reset(episode=1)
+    env.step(env.admissible_actions()[0])
+    again = env.reset(episode=1)
+    assert first[0] == again[0] and first[1]["admissible"] == again[1]["admissible"]
+    assert env.reset(episode=0)[1]["game_file"] != first[1]["game_file"]
+    with pytest.raises(InvalidInput, match="out of range"):
+        env.reset(episode=len(env))
+    env.close()
+
+
+@pytest.mark.timeout(120)
+def test_truncates_at_max_steps(games):
+    env = AlfworldEnv("valid_seen", data_dir=games, max_steps=2)
+    env.reset(episode=0)
+    _, _, won, truncated, _ = env.step("look")
+    assert not won and not truncated
+    _, reward, won, truncated, _ = env.step("look")
+    assert truncated and not won and reward == 0.0
+    env.close()
+
+
+@pytest.mark.timeout(120)
+def test_official_layout_without_manifest_is_real_data(games, tmp_path, monkeypatch):
+    # $ALFWORLD_DATA/json_2.1.1/<split>/<task>/<trial>/ is where the official data lives.
+    root = tmp_path / "alfworld_data"
+    dest = root / "json_2.1.1" / "valid_seen"
+    shutil.copytree(games, dest)
+    (dest / MANIFEST).unlink()
+    monkeypatch.setenv("ALFWORLD_DATA", str(root))
+    env = AlfworldEnv("valid_seen")
+    assert env.label == "ALFWorld" and not env.alfworld_like and len(env) == 2
+    _, info = env.reset(episode=0)
+    assert info["alfworld_like"] is False
+    # Unsolvable games are left out, as the official loader does.
+    data = json.loads(env.games[1].read_text())
+    data["solvable"] = False
+    env.games[1].write_text(json.dumps(data))
+    assert len(AlfworldEnv("valid_seen")) == 1
+    env.close()
+
+
+@pytest.mark.timeout(30)
+def test_missing_data_gives_a_clear_error_and_never_hangs(tmp_path, monkeypatch):
+    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+    monkeypatch.setenv("MEMP_CACHE_DIR", str(tmp_path / "cache"))
+    for kwargs in ({}, {"data_dir": tmp_path / "nowhere"}):
+        with pytest.raises(MissingData) as err:
+            AlfworldEnv("valid_unseen", **kwargs)
+        msg = str(err.value)
+        assert "alfworld-download" in msg and "memp alfworld generate --split valid_unseen" in msg
+    empty = tmp_path / "empty" / "json_2.1.1" / "train"
+    empty.mkdir(parents=True)
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path / "empty"))
+    with pytest.raises(MissingData, match="no ALFWorld games for split 'train'"):
+        AlfworldEnv("train")
+
+
+def test_semantics():
+    s = AlfworldSemantics()
+    assert s.is_navigation("go to cabinet 3") and not s.is_navigation("open cabinet 3")
+    assert all(
+        s.is_noop(a) for a in ("look", "inventory", "help", "examine mug 1", "examine desk 1")
+    )
+    assert not s.is_noop("take mug 1 from desk 1")
+    assert s.failed("take mug 1 from desk 1", "Nothing happens.")
+    assert not s.failed("go to desk 1", "You arrive at desk 1. On the desk 1, you see nothing.")
+    assert s.location("go to cabinet 3") == "cabinet 3"
+    assert s.location("take apple 1 from countertop 2") == "countertop 2"
+    assert s.location("move apple 1 to fridge 1") == "fridge 1"
+    assert s.location("put apple 1 in/on fridge 1") == "fridge 1"
+    assert s.location("heat potato 1 with microwave 1") == "microwave 1"
+    assert s.location("open drawer 2") == "drawer 2"
+    assert s.location("use desklamp 1") is None and s.location("look") is None
+    obs = "You arrive at countertop 1. On the countertop 1, you see a apple 1, a butterknife 2, and a mug 3."
+    assert s.seen_objects(obs) == ["apple 1", "butterknife 2", "mug 3"]
+    assert s.seen_objects(
+        "You open the fridge 1. The fridge 1 is open. In it, you see a egg 2."
+    ) == ["egg 2"]
+    assert s.seen_objects("You arrive at desk 1. On the desk 1, you see nothing.") == []
+    assert s.seen_objects("Looking quickly around you, you see a cabinet 1, and a sofa 1.") == []
+    assert s.entity_type("apple 1") == "apple" and s.entity_type("soap bottle 12") == "soap bottle"

@@ -1,0 +1,132 @@
+"""The runner's logic on a real environment (TextWorldExpress) and real SQLite files.
+
+The LLM here is the scripted test LLM (it always picks the first admissible action) and
+the embedder the hashing one: these tests are about collecting, building, resuming,
+updating and reporting, not about the model (see test_experiment_real.py for that).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memp.cli import app
+from memp.errors import InvalidInput
+from memp.experiment.config import parse_config
+from memp.experiment.rundb import RunDB
+from memp.experiment.runner import run_experiment
+
+pytest.importorskip("textworld_express")
+
+
+def config(**over):
+    data = {
+        "name": "logic",
+        "models": ["scripted"],
+        "embedder": "hash",
+        "agent": {"max_steps": 30},
+        "env": {"name": "twx", "train_split": "train", "eval_split": "test",
+                "train_episodes": 4, "eval_episodes": 4, "options": {"game": "twc", "n": 12}},
+        "conditions": [
+            {"name": "no-memory"},
+            {"name": "trajectory", "memory": "trajectory", "k": 2},
+            {"name": "skills-no-llm", "memory": "trajectory", "mode": "executable",
+             "use_llm": False},
+        ],
+    }
+    data.update(over)
+    return parse_config(data)
+
+
+def test_full_pipeline_report_and_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    s = run_experiment(config(), out, executor="inline", progress=False)
+    with RunDB(out / "run.db") as db:
+        collect = db.episodes(phase="collect")
+        evals = db.episodes(phase="eval")
+        assert len(collect) == 4 and all(r.success for r in collect)  # the expert wins
+        assert len(evals) == 3 * 4
+        assert {m["build"] for m in db.memories()} == {"trajectory", "skills"}
+        # Same episode, same seed under every condition (paired comparison).
+        seeds = {(r.episode, r.seed) for r in evals}
+        assert len(seeds) == 4
+        # Every trajectory is stored whole.
+        t = db.trajectory(evals[0].id)
+        assert t.steps and len(t.steps) == evals[0].steps
+        retrieved = [db.trajectory(r.id).metadata.get("retrieved") for r in evals
+                     if r.arm == "trajectory"]
+        assert all(len(x) == 2 for x in retrieved)  # k=2 procedures each time
+        first_ids = {(r.arm, r.episode): (r.id, r.finished_at) for r in evals}
+
+    by_arm = {c["arm"]: c for c in s["conditions"]}
+    assert set(by_arm) == {"no-memory", "trajectory", "skills-no-llm"}
+    for c in by_arm.values():
+        assert c["n"] == 4 and 0 <= c["ci_low"] <= c["success_rate"] <= c["ci_high"] <= 1
+    # The skill replays the compiled expert procedure without any LLM call.
+    assert by_arm["skills-no-llm"]["prompt_tokens"] == 0
+    assert by_arm["no-memory"]["prompt_tokens"] > 0
+    assert {c["condition"] for c in s["comparisons"]} == {"trajectory", "skills-no-llm"}
+
+    data = json.loads((out / "report.json").read_text())
+    assert data["conditions"] == json.loads(json.dumps(s["conditions"]))
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 1 and "<table>" in html
+    assert "| skills-no-llm |" in (out / "report.md").read_text()
+
+    # Re-running finds everything done: nothing is replayed, nothing duplicated.
+    run_experiment(config(), out, executor="inline", progress=False)
+    with RunDB(out / "run.db") as db:
+        again = {(r.arm, r.episode): (r.id, r.finished_at) for r in db.episodes(phase="eval")}
+    assert again == first_ids
+
+    # A different experiment in the same directory is refused, not mixed in.
+    with pytest.raises(InvalidInput, match="different experiment"):
+        run_experiment(config(seed=3), out, executor="inline", progress=False)
+
+    # Inspecting: the table, one episode's trajectory by run number and by index.
+    cli = CliRunner()
+    r = cli.invoke(app, ["runs", "show", str(out)])
+    assert r.exit_code == 0 and "skills-no-llm" in r.output
+    r = cli.invoke(app, ["runs", "show", str(out), "--episode", "2", "--condition", "trajectory"])
+    assert r.exit_code == 0, r.output
+    assert "task:" in r.output and ">" in r.output and ("WON" in r.output or "LOST" in r.output)
+    r = cli.invoke(app, ["runs", "list", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "logic" in r.output
+    r = cli.invoke(app, ["runs", "show", str(out), "--episode", "999"])
+    assert r.exit_code == 2 and "no episode #999" in r.output
+
+
+def test_update_groups_learning_curve(tmp_path: Path) -> None:
+    cfg = config(
+        groups=2,
+        env={"name": "twx", "train_split": "train", "eval_split": "test", "train_episodes": 2,
+             "eval_episodes": 4, "options": {"game": "twc", "n": 12}},
+        conditions=[
+            {"name": "frozen", "memory": "trajectory", "mode": "executable", "use_llm": False},
+            {"name": "vanilla", "memory": "trajectory", "mode": "executable", "use_llm": False,
+             "update": "vanilla"},
+        ],
+    )
+    s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    with RunDB(tmp_path / "run" / "run.db") as db:
+        ups = db.updates()
+        assert [(u["arm"], u["group"]) for u in ups] == [("vanilla", 0)]  # none after the last group
+        assert {r.group for r in db.episodes(arm="vanilla")} == {0, 1}
+    # Group 1 of the updating arm reads its own memory copy, grown by the update.
+    mem_dir = tmp_path / "run" / "memory" / "arms"
+    assert (mem_dir / "twx__vanilla__g0.db").exists() and (mem_dir / "twx__vanilla__g1.db").exists()
+    curve = s["curves"]["twx"]
+    assert [p["n"] for p in curve["vanilla"]] == [2, 2]
+    assert "learning curve of vanilla" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_process_pool_matches_inline(tmp_path: Path) -> None:
+    # The scripted ReAct policy is deterministic, so both executors must agree exactly.
+    cfg = config(conditions=[{"name": "no-memory"}])
+    a = run_experiment(cfg, tmp_path / "inline", executor="inline", progress=False)
+    b = run_experiment(cfg, tmp_path / "pool", executor="local", workers=2, progress=False)
+    key = ("successes", "n", "mean_steps", "prompt_tokens")
+    assert [[c[k] for k in key] for c in a["conditions"]] == [[c[k] for k in key] for c in b["conditions"]]

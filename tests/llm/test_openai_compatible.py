@@ -1,0 +1,123 @@
+"""The OpenAI-compatible path against a real llama.cpp server (0.5B model) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from memp.cli import app
+from memp.errors import BackendError
+from memp.llm import make_llm
+from memp.llm.ledger import UsageLedger
+from memp.llm.openai import OpenAILLM
+from memp.llm.weights import FAST_MODEL, ensure_model
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    model = ensure_model(FAST_MODEL, progress=False)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+            "--n_threads", str(os.cpu_count() or 1), "--model_alias", "qwen-0.5b",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"llama.cpp server exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama.cpp server did not start within 180 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_chat_completion_through_the_sdk(server_url):
+    llm = make_llm(f"{server_url}#qwen-0.5b", cache=False)
+    assert isinstance(llm, OpenAILLM)
+    with UsageLedger() as ledger:
+        out = llm.complete(
+            [
+                {"role": "system", "content": "Answer with a single number."},
+                {"role": "user", "content": "What is 2 + 3?"},
+            ],
+            max_tokens=8,
+        )
+    assert "5" in out.text
+    assert out.prompt_tokens > 5 and out.completion_tokens >= 1
+    assert ledger.records[0].model == f"{server_url}#qwen-0.5b"
+
+
+def test_choices_with_server_side_grammar_and_nearest_mapping(server_url):
+    admissible = ["go to fridge 1", "go to sinkbasin 1", 'say "done"']
+    msgs = [{"role": "user", "content": "You must wash a plate. Which place do you go to first? Reply with one action."}]
+    grammar = OpenAILLM("qwen-0.5b", base_url=server_url, choice_mode="grammar")
+    out = grammar.complete(msgs, max_tokens=12, choices=admissible)
+    assert out.text in admissible
+    nearest = OpenAILLM("qwen-0.5b", base_url=server_url)
+    out = nearest.complete(msgs, max_tokens=16, choices=admissible)
+    assert out.text in admissible
+
+
+def test_greedy_is_reproducible_and_cached(server_url, tmp_path):
+    llm = make_llm(f"{server_url}#qwen-0.5b", cache=tmp_path / "cache.sqlite")
+    msgs = [{"role": "user", "content": "Name one kitchen appliance."}]
+    a = llm.complete(msgs, max_tokens=10)
+    b = llm.complete(msgs, max_tokens=10)
+    assert b.cached and b.text == a.text
+    fresh = make_llm(f"{server_url}#qwen-0.5b", cache=False).complete(msgs, max_tokens=10)
+    assert fresh.text == a.text and not fresh.cached
+
+
+def test_unreachable_endpoint_and_missing_key(monkeypatch):
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    llm = OpenAILLM("m", base_url=dead, max_retries=0, timeout=5)
+    with pytest.raises(BackendError, match=f"cannot reach the OpenAI-compatible endpoint {dead}"):
+        llm.complete([{"role": "user", "content": "hi"}])
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("MEMP_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
+        make_llm("openai:gpt-4o", cache=False)
+
+
+def test_doctor_checks_a_real_endpoint_and_reports_a_dead_one(server_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMP_EMBEDDER", "hash")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["doctor", "--llm", f"{server_url}#qwen-0.5b", "--db", str(tmp_path / "m.db")])
+    assert ok.exit_code == 0, ok.output
+    assert "all checks passed" in ok.output and "env MEMP_EMBEDDER" in ok.output
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    bad = runner.invoke(app, ["doctor", "--llm", f"{dead}#m", "--db", str(tmp_path / "m.db")])
+    assert bad.exit_code == 1
+    assert "FAIL" in bad.output and "cannot reach" in bad.output

@@ -1,0 +1,57 @@
+"""Task templates: masking, alignment and template matching (pure functions)."""
+
+from __future__ import annotations
+
+from memp.template import align, fill, mask, match_key, normalize, slots_of
+
+KEYS = [
+    "put a hot {object} in {target}",
+    "put a cool {object} in {target}",
+    "put a {object} in {target}",
+    "heat some {object} and put it in {target}",
+    "look at {object} under the {target}",
+    "put two {object} in {target}",
+]
+KNOWN = ["potato", "apple", "fridge", "countertop", "desklamp", "alarmclock", "cellphone", "sofa"]
+
+
+def test_mask_names_slots_by_order_and_repeats_same_slot() -> None:
+    key, binding = mask("Put a hot potato in countertop.", ["potato", "countertop"])
+    assert key == "put a hot {object} in {target}"
+    assert binding == {"object": "potato", "target": "countertop"}
+    key, binding = mask("move the apple next to the apple tree", ["apple tree", "apple"])
+    # longest phrase first, whole words only; a repeated phrase keeps its slot
+    assert key == "move the {object} next to the {target}"
+    assert binding == {"object": "apple", "target": "apple tree"}
+    assert fill(key, binding) == "move the apple next to the apple tree"
+    assert slots_of("{a} and {b} and {a}") == ["a", "b"]
+
+
+def test_align_binds_slots_and_rejects_other_templates() -> None:
+    assert align("put a hot apple in fridge.", KEYS[0]) == {"object": "apple", "target": "fridge"}
+    assert align("put a cool apple in fridge", KEYS[0]) is None
+    assert align("same x and y", "same {a} and {a}") is None
+    assert align("same x and x", "same {a} and {a}") == {"a": "x"}
+    assert normalize("  Put   A Hot Apple In Fridge. ") == "put a hot apple in fridge"
+
+
+def test_match_key_prefers_the_specific_template() -> None:
+    m = match_key("put a hot apple in fridge", KEYS, known_entities=KNOWN)
+    assert m is not None and m.exact
+    assert m.key == "put a hot {object} in {target}"
+    assert m.binding == {"object": "apple", "target": "fridge"}
+    # "put a {object} in {target}" would swallow "clean apple": rejected since "apple" is known
+    assert match_key("put a clean apple in fridge", KEYS, known_entities=KNOWN) is None
+    # an unknown entity still binds when the template fits exactly
+    m = match_key("put two keychain in sofa", KEYS, known_entities=KNOWN)
+    assert m is not None and m.binding == {"object": "keychain", "target": "sofa"}
+
+
+def test_match_key_approximate_is_opt_in_and_weighs_rare_words() -> None:
+    task = "cool some apple and put it in fridge"
+    assert match_key(task, KEYS, known_entities=KNOWN) is None
+    keys = [*KEYS, "cool some {object} and put it in {target}x"]  # near miss
+    m = match_key(task, keys, known_entities=KNOWN, approximate=True)
+    assert m is not None and not m.exact
+    assert m.key.startswith("cool some")
+    assert m.binding == {"object": "apple", "target": "fridge"}
