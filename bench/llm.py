@@ -100,40 +100,48 @@ def main() -> None:
         gen.append(out.completion_tokens / out.latency_s)
     gen_tps = statistics.median(gen)
 
+    settings = [
+        ("reuse ON, trie", True, "trie"),
+        ("reuse OFF, trie", False, "trie"),
+        ("reuse ON, grammar", True, "grammar"),
+        ("reuse OFF, grammar", False, "grammar"),
+    ]
     results = {}
-    for reuse in (True, False):
-        llm.reuse_prefix = reuse
+    for label, reuse, method in settings:
+        llm.reuse_prefix, llm.choice_method = reuse, method
         lat, prm, ev, acts = [], [], [], []
-        for _ in track(range(args.repeats), description=f"episodes, prefix reuse {'on' if reuse else 'off'}"):
+        for _ in track(range(args.repeats), description=f"episodes, {label}"):
             llm.reset()
             a, b, c, d = episode(llm, args.steps)
             lat += a
             prm += b
             ev += c
             acts.append(d)
-        results[reuse] = (lat, prm, ev, acts)
-    llm.reuse_prefix = True
+        results[label] = (lat, prm, ev, acts)
+    llm.reuse_prefix, llm.choice_method = True, "trie"
 
-    table = Table(title=f"{llm.name}: {args.steps}-step episodes x {args.repeats}, grammar-constrained actions")
+    table = Table(title=f"{llm.name}: {args.steps}-step episodes x {args.repeats}, actions constrained to the admissible list")
     table.add_column("metric")
-    table.add_column("prefix reuse ON", justify="right")
-    table.add_column("prefix reuse OFF", justify="right")
-    table.add_column("OFF / ON", justify="right")
-    on, off = results[True], results[False]
+    for label, *_ in settings:
+        table.add_column(label, justify="right")
+    table.add_column("reuse OFF / ON (trie)", justify="right")
+    table.add_column("reuse OFF / ON (grammar)", justify="right")
 
-    def row(label: str, a: float, b: float, fmt: str = "{:.3f}") -> None:
-        table.add_row(label, fmt.format(a), fmt.format(b), f"{b / a:.2f}x" if a else "-")
+    def row(label: str, idx: int, agg, fmt: str = "{:.3f}") -> None:
+        vals = [agg(results[name][idx]) for name, *_ in settings]
+        ratios = [f"{vals[1] / vals[0]:.2f}x" if vals[0] else "-", f"{vals[3] / vals[2]:.2f}x" if vals[2] else "-"]
+        table.add_row(label, *[fmt.format(v) for v in vals], *ratios)
 
-    row("mean step latency (s)", statistics.mean(on[0]), statistics.mean(off[0]))
-    row("median step latency (s)", statistics.median(on[0]), statistics.median(off[0]))
-    row("episode latency (s)", sum(on[0]) / args.repeats, sum(off[0]) / args.repeats)
-    row("prompt tokens / step", statistics.mean(on[1]), statistics.mean(off[1]), "{:.0f}")
-    row("prompt tokens evaluated / step", statistics.mean(on[2]), statistics.mean(off[2]), "{:.0f}")
+    row("mean step latency (s)", 0, statistics.mean)
+    row("median step latency (s)", 0, statistics.median)
+    row("episode latency (s)", 0, lambda xs: sum(xs) / args.repeats)
+    row("prompt tokens / step", 1, statistics.mean, "{:.0f}")
+    row("prompt tokens evaluated / step", 2, statistics.mean, "{:.0f}")
     console.print(f"prompt eval: {prompt_tps:.0f} tok/s   generation: {gen_tps:.1f} tok/s")
     console.print(table)
-    same = on[3] == off[3]
-    console.print(f"same actions chosen with and without reuse: {same}")
-
+    base = results[settings[0][0]][3]
+    for label, *_ in settings[1:]:
+        console.print(f"same actions as '{settings[0][0]}' with '{label}': {results[label][3] == base}")
 
 if __name__ == "__main__":
     main()

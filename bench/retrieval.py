@@ -62,7 +62,7 @@ def main() -> None:
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     rng = np.random.default_rng(0)
-    con = Console()
+    con = Console(width=170)  # a wide table even when piped to a file
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="memp-bench-"))
     store = SQLiteStore(tmp / "bench.db")
     index = faiss.IndexFlatIP(DIM)

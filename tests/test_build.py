@@ -59,7 +59,9 @@ HOUSEHOLD = Trajectory(
         Step(action="take mug 2 from countertop 1", observation="You pick up the mug 2."),
         Step(action="go to sinkbasin 1", observation="On the sinkbasin 1, you see nothing."),
         Step(action="clean mug 2 with sinkbasin 1", observation="You clean the mug 2."),
-        Step(action="go to coffeemachine 1", observation="On the coffeemachine 1, you see nothing."),
+        Step(
+            action="go to coffeemachine 1", observation="On the coffeemachine 1, you see nothing."
+        ),
         Step(action="put mug 2 in/on coffeemachine 1", observation="You put the mug 2 in/on it."),
     ],
 )

@@ -238,7 +238,8 @@ class ReActAgent:
     environment lists them. ``history``: how many past steps the prompt shows.
     ``loop_repeats``: a cycle of up to 3 actions repeated this many times is a loop;
     the agent first bans the looping actions for one step, and stops the episode if it
-    loops again.
+    loops again. ``exclude_noops``: leave actions the environment calls no-ops (look,
+    examine, inventory) out of the choices; small models otherwise dwell on them.
     """
 
     def __init__(
@@ -252,6 +253,7 @@ class ReActAgent:
         history: int = 12,
         list_admissible: int = 40,
         loop_repeats: int = 3,
+        exclude_noops: bool = False,
         max_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
@@ -266,6 +268,7 @@ class ReActAgent:
         self.history = history
         self.list_admissible = list_admissible
         self.loop_repeats = loop_repeats
+        self.exclude_noops = exclude_noops
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.seed = seed
@@ -300,7 +303,7 @@ class ReActAgent:
         admissible: Sequence[str] | None,
     ) -> str:
         lines = [f"Task: {task}", f"Observation: {first_observation.strip()}"]
-        shown = steps[-self.history :] if self.history else []
+        shown = steps[self.history_start(len(steps)) :] if self.history else []
         if len(steps) > len(shown):
             lines.append(f"({len(steps) - len(shown)} earlier steps omitted)")
         for s in shown:
@@ -310,6 +313,18 @@ class ReActAgent:
             lines.append("Available actions: " + "; ".join(admissible))
         lines.append("What is your next action? Answer `Action: <action>`.")
         return "\n".join(lines)
+
+    def history_start(self, n_steps: int) -> int:
+        """First step shown: the window slides in chunks of half its size, so the
+        prompt prefix stays the same for several steps (the KV cache reuses it)."""
+        excess = n_steps - self.history
+        if excess <= 0:
+            return 0
+        chunk = max(1, self.history // 2)
+        return -(-excess // chunk) * chunk
+
+    def _noop(self, env: Env, action: str) -> bool:
+        return self.exclude_noops and env.semantics.is_noop(action)
 
     # -- episode ------------------------------------------------------------------
     def run(self, env: Env, episode: int) -> Trajectory:
@@ -334,7 +349,8 @@ class ReActAgent:
             ]
             choices = None
             if self.use_choices and admissible:
-                choices = [a for a in admissible if a not in banned] or list(admissible)
+                choices = [a for a in admissible if a not in banned and not self._noop(env, a)]
+                choices = choices or list(admissible)
             t0 = time.perf_counter()
             comp = self.llm.complete(
                 messages,

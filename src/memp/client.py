@@ -109,16 +109,35 @@ class Client:
             "POST", "/v1/trajectories", json={"trajectory": trajectory.model_dump(mode="json")}
         )
 
-    def build(self, trajectory: Trajectory, *, strategy: str = "proceduralization") -> Procedure:
+    def build(
+        self,
+        trajectory: Trajectory,
+        *,
+        strategy: str = "proceduralization",
+        task_key: str | None = None,
+    ) -> Procedure:
+        """Build a procedure on the server without storing it."""
         body = {
             "trajectory": trajectory.model_dump(mode="json"),
             "strategy": strategy,
+            "task_key": task_key,
             "store": False,
         }
         return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
 
-    def add(self, trajectory: Trajectory, *, strategy: str = "proceduralization") -> Procedure:
-        body = {"trajectory": trajectory.model_dump(mode="json"), "strategy": strategy}
+    def add(
+        self,
+        trajectory: Trajectory,
+        *,
+        strategy: str = "proceduralization",
+        task_key: str | None = None,
+    ) -> Procedure:
+        """Build a procedure from ``trajectory`` and store both."""
+        body = {
+            "trajectory": trajectory.model_dump(mode="json"),
+            "strategy": strategy,
+            "task_key": task_key,
+        }
         return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
 
     def add_procedure(self, procedure: Procedure) -> Procedure:

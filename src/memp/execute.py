@@ -173,6 +173,7 @@ class Priors:
     found: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     visits: Counter[str] = field(default_factory=Counter)
     reveals: Counter[str] = field(default_factory=Counter)
+    reveal_templates: set[str] = field(default_factory=set)
     embedder: Embedder | None = None
     _similar: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
 
@@ -513,6 +514,7 @@ class _Run:
     used: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     fails: int = 0
     on_step: int = 0
+    reveal: set[str] = field(default_factory=set)
 
     @property
     def slot_of_type(self) -> dict[str, str]:
@@ -562,6 +564,9 @@ class SkillAgent:
         for p in procs:
             if p.program and isinstance(p.program.get("priors"), dict):
                 priors.merge(p.program["priors"])
+            if p.program:
+                # how to look inside a place is a fact about the environment, not the task
+                priors.reveal_templates.update(p.program.get("reveal", []))
         self._cache[environment] = (len(procs), procs, priors)
         return procs, priors
 
@@ -662,6 +667,7 @@ class SkillAgent:
         if not cfg.priors:
             priors = Priors()
         state = _Run(binding=binding, program=program, mentions=Mentions(sem))
+        state.reveal = set(program.get("reveal", [])) | self._procedures(env.name)[1].reveal_templates
         state.mentions.observe("", obs)
         state.last_obs = obs
         state.admissible = list(info.get("admissible") or env.admissible_actions() or [])
@@ -790,12 +796,18 @@ class SkillAgent:
             literal=literal,
         )
 
-    def _ground(self, state: _Run, idx: int) -> list[tuple[float, str]]:
-        """Admissible actions that carry out program step ``idx`` here, best first."""
+    def _ground(self, state: _Run, idx: int, *, anywhere: bool = False) -> list[tuple[float, str]]:
+        """Admissible actions that carry out program step ``idx`` here, best first.
+
+        ``anywhere``: skip the check that this is the step's place (a search asks
+        whether the step could be done where it stands).
+        """
         if idx >= len(state.steps) or state.steps[idx]["op"] != "act":
             return []
         st = state.steps[idx]
         literal = not state.program.get("generalized", True)
+        if not anywhere and "{@}" in st["action"] and not self._at_place(state, st.get("at")):
+            return []  # the step acts on a place: it must be the right one
         out: list[tuple[float, str]] = []
         for a in state.admissible:
             if a in state.bad[idx]:
@@ -849,7 +861,7 @@ class SkillAgent:
             info: dict[str, Any] = {"step": state.ptr}
             if st["op"] == "find":
                 nxt = state.ptr + 1
-                if self._ground(state, nxt):
+                if self._ground(state, nxt, anywhere=True):
                     state.found_place[st["what"]] = state.place
                     state.ptr, state.fails, state.on_step = nxt, 0, 0
                     continue
@@ -896,7 +908,7 @@ class SkillAgent:
     def _reveal(self, state: _Run, sem: ActionSemantics) -> str | None:
         if state.place is None or state.place in state.revealed:
             return None
-        templates = state.program.get("reveal", [])
+        templates = state.reveal
         for a in state.admissible:
             abs_a, _ = self._abstract(state, a)
             if abs_a in templates:

@@ -15,20 +15,25 @@ from memp.envs.alfworld_gen import MANIFEST, generate
 from memp.envs.base import ActionSemantics, Env
 from memp.errors import InvalidInput, MissingData
 
+# The two games this file plays; the same folder (split, seed) as the generator tests,
+# which then reuse them instead of generating them again.
+TYPES = ["pick_and_place_simple", "look_at_obj_in_light"]
+
 
 @pytest.fixture(scope="module")
 def games(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("alfworld_env")
-    generate(
-        "valid_seen", 2, seed=3, out=out, progress=False,
-        task_types=["pick_and_place_simple", "pick_heat_then_place_in_recep"],
-    )  # fmt: skip
+    out = tmp_path_factory.getbasetemp() / "alfworld_valid_unseen_seed7"
+    generate("valid_unseen", 2, seed=7, out=out, progress=False)
     return out
+
+
+def make(games: Path, **kwargs) -> AlfworldEnv:
+    return AlfworldEnv("valid_unseen", data_dir=games, task_types=TYPES, **kwargs)
 
 
 @pytest.mark.timeout(180)
 def test_expert_episode_wins_through_the_adapter(games):
-    env = AlfworldEnv("valid_seen", data_dir=games, max_steps=200)
+    env = make(games, max_steps=200)
     assert isinstance(env, Env) and isinstance(env.semantics, ActionSemantics)
     assert env.name == "alfworld" and env.family == "household" and env.label == "ALFWorld-like"
     for ep in range(len(env)):
@@ -51,7 +56,7 @@ def test_expert_episode_wins_through_the_adapter(games):
 
 @pytest.mark.timeout(120)
 def test_reset_plays_the_same_game_every_time(games):
-    env = AlfworldEnv("valid_seen", data_dir=games)
+    env = make(games)
     first = env.reset(episode=1)
     env.step(env.admissible_actions()[0])
     again = env.reset(episode=1)
@@ -64,7 +69,7 @@ def test_reset_plays_the_same_game_every_time(games):
 
 @pytest.mark.timeout(120)
 def test_truncates_at_max_steps(games):
-    env = AlfworldEnv("valid_seen", data_dir=games, max_steps=2)
+    env = make(games, max_steps=2)
     env.reset(episode=0)
     _, _, won, truncated, _ = env.step("look")
     assert not won and not truncated
@@ -81,7 +86,7 @@ def test_official_layout_without_manifest_is_real_data(games, tmp_path, monkeypa
     shutil.copytree(games, dest)
     (dest / MANIFEST).unlink()
     monkeypatch.setenv("ALFWORLD_DATA", str(root))
-    env = AlfworldEnv("valid_seen")
+    env = AlfworldEnv("valid_seen", task_types=TYPES)
     assert env.label == "ALFWorld" and not env.alfworld_like and len(env) == 2
     _, info = env.reset(episode=0)
     assert info["alfworld_like"] is False
@@ -89,7 +94,7 @@ def test_official_layout_without_manifest_is_real_data(games, tmp_path, monkeypa
     data = json.loads(env.games[1].read_text())
     data["solvable"] = False
     env.games[1].write_text(json.dumps(data))
-    assert len(AlfworldEnv("valid_seen")) == 1
+    assert len(AlfworldEnv("valid_seen", task_types=TYPES)) == 1
     env.close()
 
 

@@ -25,7 +25,8 @@ from memp.errors import InvalidInput, UnknownOption
 
 @pytest.fixture(scope="module")
 def six_games(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    out = tmp_path_factory.mktemp("alfworld_gen")
+    # Shared with the adapter tests (same split and seed): whichever runs first generates.
+    out = tmp_path_factory.getbasetemp() / "alfworld_valid_unseen_seed7"
     report = generate("valid_unseen", 6, seed=7, out=out, progress=False)
     return out, report
 
@@ -33,7 +34,7 @@ def six_games(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 @pytest.mark.timeout(300)
 def test_generator_yields_all_six_task_types_that_the_engine_loads_and_the_expert_solves(six_games):
     out, report = six_games
-    assert report.n_kept == 6
+    assert report.n_kept == 6 and not report.failed_slots
     assert set(report.kept) == set(TASK_TYPES)
     assert json.loads((out / MANIFEST).read_text())["alfworld_like"] is True
 

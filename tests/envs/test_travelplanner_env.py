@@ -149,3 +149,9 @@ def test_agent_with_the_local_model_calls_tools(env: TravelPlannerEnv, local_llm
     for step in traj.steps:
         assert step.actor == "llm" and step.prompt_tokens > 0 and step.latency_s > 0
         assert step.action.split("[", 1)[0] in TOOLS, step.info["raw"]
+
+
+def test_both_official_day_headers_parse() -> None:
+    a = parse_plan("Day 1:\nCurrent City: Charlotte\nBreakfast: Subway, Charlotte")
+    b = parse_plan("Day: 1\nCurrent City: Charlotte\nBreakfast: Subway, Charlotte")
+    assert a == b and a[0]["breakfast"] == "Subway, Charlotte" and a[0]["lunch"] == "-"

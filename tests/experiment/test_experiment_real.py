@@ -20,7 +20,7 @@ def test_small_real_run(tmp_path: Path, local_llm, local_embedder) -> None:
         "name": "real-small",
         "models": ["local"],
         "embedder": "local",
-        "agent": {"max_steps": 3},
+        "agent": {"max_steps": 2},
         "env": {"name": "twx", "train_split": "train", "eval_split": "test", "train_episodes": 2,
                 "eval_episodes": 2, "options": {"game": "twc", "n": 10}},
         "conditions": [
@@ -38,7 +38,7 @@ def test_small_real_run(tmp_path: Path, local_llm, local_embedder) -> None:
             ("no-memory", 0), ("no-memory", 1), ("skills", 0), ("skills", 1)]
         for r in rows:
             t = db.trajectory(r.id)
-            assert 1 <= len(t.steps) <= 3 and t.task
+            assert 1 <= len(t.steps) <= 2 and t.task
             if r.arm == "no-memory":
                 # Every action came from the model, under the admissible-action grammar.
                 assert all(s.actor == "llm" for s in t.steps)

@@ -4,6 +4,7 @@ determinism, prefix-cache reuse, clear errors."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 
@@ -15,6 +16,15 @@ SYSTEM = (
     "You are a household robot. Each turn you get the task, what you observe and the list "
     "of admissible actions. Reply with exactly one admissible action."
 )
+
+
+@contextmanager
+def _choice_method(llm, method: str):
+    old, llm.choice_method = llm.choice_method, method
+    try:
+        yield
+    finally:
+        llm.choice_method = old
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +61,23 @@ def test_choice_under_grammar_is_admissible_and_sensible(llm):
     assert out.text == "take apple 1 from countertop 1"
     assert out.prompt_tokens > 50 and out.completion_tokens >= 1 and not out.cached
     assert len(ledger) == 1 and ledger.records[0].prompt_tokens == out.prompt_tokens
+    # The GBNF grammar path (used when sampling) picks the same action greedily.
+    with _choice_method(llm, "grammar"):
+        assert llm.complete(messages, max_tokens=2, choices=admissible).text == out.text
 
 
 def test_grammar_handles_long_lists_and_special_characters(llm):
-    # 300 choices sharing long prefixes, plus quotes, backslashes and a newline.
-    choices = [f"go to cabinet {i}" for i in range(1, 301)]
+    # 200 choices sharing long prefixes, plus quotes, backslashes and a newline.
+    choices = [f"go to cabinet {i}" for i in range(1, 201)]
     weird = ['say "hello\\world"', "write line1\nline2"]
     choices += weird
     messages = [
         {"role": "user", "content": 'Repeat exactly this action: say "hello\\world"'},
     ]
-    out = llm.complete(messages, max_tokens=4, choices=choices)
-    assert out.text in choices
+    with _choice_method(llm, "grammar"):  # where the escaping matters
+        out = llm.complete(messages, max_tokens=4, choices=choices)
     assert out.text == weird[0]
-    out = llm.complete(
-        [{"role": "user", "content": "Which cabinet number is the largest one you may go to? Act."}],
-        choices=choices,
-    )
-    assert out.text in choices
+    assert llm.complete(messages, max_tokens=4, choices=choices).text == weird[0]
 
 
 def test_abstracts_a_trajectory_into_a_general_script(llm):
@@ -102,7 +111,7 @@ def test_abstracts_a_trajectory_into_a_general_script(llm):
             f"Trajectory:\n{trajectory}\nProcedure:",
         },
     ]
-    out = llm.complete(messages, max_tokens=160, stop=["\n\n\n"])
+    out = llm.complete(messages, max_tokens=120, stop=["\n\n\n"])
     steps = [ln for ln in out.text.splitlines() if re.match(r"\s*\d+[.)]", ln)]
     text = out.text.lower()
     assert len(steps) >= 3, out.text
@@ -136,8 +145,8 @@ def test_greedy_is_deterministic_and_prefix_cache_is_reused(llm):
 
 def test_sampling_is_seedable(llm):
     msgs = [{"role": "user", "content": "Name a random household object, one word."}]
-    a = llm.complete(msgs, max_tokens=6, temperature=1.0, seed=7)
-    b = llm.complete(msgs, max_tokens=6, temperature=1.0, seed=7)
+    a = llm.complete(msgs, max_tokens=4, temperature=1.0, seed=7)
+    b = llm.complete(msgs, max_tokens=4, temperature=1.0, seed=7)
     assert a.text == b.text
 
 

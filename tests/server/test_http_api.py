@@ -10,7 +10,7 @@ import pytest
 from memp.client import Client, PayloadTooLarge
 from memp.errors import InvalidInput, NotFound, UnknownOption
 from memp.server.http import Service, create_app, running
-from memp.types import Procedure, ProcedureStatus, Step, Trajectory
+from memp.types import Outcome, Procedure, ProcedureStatus, Step, Trajectory
 
 MAX_BODY = 64 * 1024
 
@@ -109,6 +109,20 @@ def test_lifecycle_through_the_client(server, tmp_path):
         with pytest.raises(InvalidInput, match="already exists"):
             mem.import_jsonl(out)
         assert mem.import_jsonl(out, replace=True) == n
+
+        # an update round: one success is added, the failed use is counted
+        won = episode("slice a bread", "take knife", "slice bread")
+        lost = episode("heat an egg in the microwave", "take egg", success=False)
+        egg = mem.retrieve("heat an egg in the microwave", k=1)[0].procedure.id
+        rep = mem.update(
+            [Outcome(trajectory=won), Outcome(trajectory=lost, used=[egg])],
+            strategy="validation",
+            build_strategy="trajectory",
+        )
+        assert len(rep.added) == 1 and rep.skipped == [lost.id]
+        assert mem.get(egg).usage.failed == 1
+        with pytest.raises(InvalidInput, match="unknown update option"):
+            mem.update([Outcome(trajectory=won)], strategy="validation", build_stratgy="x")
 
         with pytest.raises(NotFound):
             mem.get("no-such-id")

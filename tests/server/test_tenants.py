@@ -127,3 +127,25 @@ def test_revoked_keys_stop_working_and_keys_are_stored_hashed(world, tmp_path):
     ks.close()
     with pytest.raises(ValueError, match="invalid namespace"):
         check_namespace("../etc")
+
+
+def test_keys_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from memp.cli import app
+
+    db = str(tmp_path / "memp.db")
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "team-x", "--name", "ci", "--db", db])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    ks = SQLiteKeyStore(db)
+    key = ks.verify(token)
+    assert key is not None and key.namespace == "team-x"
+    listed = runner.invoke(app, ["keys", "list", "--db", db])
+    assert key.id in listed.stdout and "active" in listed.stdout and token not in listed.stdout
+    assert runner.invoke(app, ["keys", "revoke", key.id, "--db", db]).exit_code == 0
+    assert ks.verify(token) is None
+    bad = runner.invoke(app, ["keys", "create", "bad namespace!", "--db", db])
+    assert bad.exit_code != 0
+    ks.close()

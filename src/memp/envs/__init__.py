@@ -8,6 +8,8 @@ optional package becomes a :class:`MissingDependency` that says how to install i
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from typing import Any
 
 from memp.envs.base import ActionSemantics, Env
@@ -43,13 +45,23 @@ def require(module: str, package: str, why: str = "") -> Any:
         raise MissingDependency(package, extra="envs", why=why or f"({e})") from e
 
 
+def available(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (some write on import)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def env_class(name: str) -> type:
     key = _ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
     if key not in _REGISTRY:
         raise UnknownOption("environment", str(name), _REGISTRY)
     module, cls, needs, package = _REGISTRY[key]
-    if needs is not None and package is not None:
-        require(needs, package, why=f"the {key} environment needs it")
+    if needs is not None and package is not None and not available(needs):
+        raise MissingDependency(package, extra="envs", why=f"the {key} environment needs it")
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
@@ -71,4 +83,4 @@ def make_env(name: str, split: str = "train", **options: Any) -> Env:
     return env_class(name)(split=split, **options)
 
 
-__all__ = ["ActionSemantics", "Env", "env_class", "env_names", "make_env", "require"]
+__all__ = ["ActionSemantics", "Env", "available", "env_class", "env_names", "make_env", "require"]

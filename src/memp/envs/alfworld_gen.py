@@ -45,7 +45,7 @@ TASK_TYPES: tuple[str, ...] = (
 )
 SPLITS: tuple[str, ...] = ("train", "valid_seen", "valid_unseen")
 MANIFEST = "memp_alfworld_generated.json"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Which room types each task type is drawn from (ALFRED's GOALS_VALID).
 _ROOMS = {
@@ -319,20 +319,24 @@ class _Builder:
                     _loc(x, z, rng.choice((0, 90, 180, 270)), rng.choice((30, 45, 60))),
                 )
 
-        # Objects: 1-3 of each pickupable type, in receptacles that can hold them,
-        # never already satisfying the goal.
+        # Objects: the target type (1-3 instances, 2+ for pick-two) plus a dozen or so
+        # distractor types (1-2 each), in receptacles that can hold them, never already
+        # satisfying the goal. Real ALFWorld rooms hold ~20-30 objects; more only slows
+        # the engine's grounding down.
         objects: dict[str, tuple[str, str]] = {}  # thor id -> (type, receptacle id)
-        types = sorted(set(scene.object_types) & self.pickupable)
-        for otype in types:
+        others = sorted(set(scene.object_types) & self.pickupable - {task.obj})
+        rng.shuffle(others)
+        for otype in [task.obj, *sorted(others[: rng.randint(8, 14)])]:
             hosts = [r for r, (k, _) in receps.items() if self.can_hold(k, otype)]
             if otype == task.obj and task.recep:
                 hosts = [r for r in hosts if receps[r][0] != task.recep]
             if not hosts:
                 continue
-            n = rng.randint(1, 3)
             if otype == task.obj:
-                n = max(n, 2 if task.task_type == "pick_two_obj_and_place" else 1)
-            for _ in range(n):
+                count = rng.randint(2 if task.task_type == "pick_two_obj_and_place" else 1, 3)
+            else:
+                count = rng.choice((1, 1, 2))
+            for _ in range(count):
                 host = rng.choice(hosts)
                 objects[self._fresh_id(rng, otype, objects)] = (otype, host)
         if task.toggle:
@@ -705,6 +709,11 @@ def generate(
     old = out_dir / MANIFEST
     if old.exists():
         prev = json.loads(old.read_text())
+        if prev.get("version") != GENERATOR_VERSION:
+            raise InvalidInput(
+                f"{out_dir} holds games of an older generator (version {prev.get('version')}); "
+                "delete that folder or use another --out"
+            )
         if (prev.get("split"), prev.get("seed")) != (split, seed):
             raise InvalidInput(
                 f"{out_dir} already holds games of split {prev.get('split')!r} seed {prev.get('seed')!r}; "

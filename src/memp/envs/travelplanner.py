@@ -238,7 +238,8 @@ def parse_plan(text: str) -> list[dict[str, Any]]:
         days = _parse_literal(text)
         return [d for d in days if isinstance(d, dict) and "current_city" in d]
     days: list[dict[str, Any]] = []
-    for block in re.split(r"(?im)^\s*Day\s+(\d+)\s*:?\s*$", text)[1:]:
+    # Both spellings of the official prompts: "Day 1:" and "Day: 1".
+    for block in re.split(r"(?im)^\s*Day\s*:?\s*(\d+)\s*:?\s*$", text)[1:]:
         if block.strip().isdigit():
             days.append({"days": int(block.strip())})
             continue

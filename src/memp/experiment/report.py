@@ -92,6 +92,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "environments": envs,
         "conditions": conditions,
         "comparisons": comparisons,
+        "best": _best(comparisons),
         "curves": curves,
         "topk": topk,
         "memories": db.memories(),
@@ -265,9 +266,27 @@ def _plots(s: dict[str, Any]) -> list[tuple[str, bytes]]:
     return figs
 
 
+def _best(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per environment, the condition furthest ahead of its no-memory baseline."""
+    best: dict[str, dict[str, Any]] = {}
+    for c in comparisons:
+        cur = best.get(c["env"])
+        rank = (c["success_points"], c["steps_reduction"] or 0.0)
+        if cur is None or rank > (cur["success_points"], cur["steps_reduction"] or 0.0):
+            best[c["env"]] = c
+    return best
+
+
 def _notes(s: dict[str, Any]) -> list[str]:
     t = s["totals"]
     notes = [
+        f"{env}: best condition {c['condition']!r}, {c['success_points']:+.1f} points of success"
+        + (f" and {100 * c['steps_reduction']:.1f}% fewer steps" if c["steps_reduction"] is not None
+           else "")
+        + f" against {c['baseline']!r}."
+        for env, c in s.get("best", {}).items()
+    ]
+    notes += [
         f"Fingerprint `{s['fingerprint']}`, started {s['started_at']}, report generated "
         f"{s['generated_at']}.",
         f"{t['eval_episodes']} evaluation and {t['collect_episodes']} training episodes; "

@@ -8,8 +8,9 @@
   of the previous prompt, and ``Llama.generate`` re-evaluates only the tokens after the
   longest common prefix, so the calls of an episode (same system prompt, growing
   history) pay only for their new tokens. ``reuse_prefix=False`` turns that off (bench).
-- ``choices=[...]`` compiles the admissible answers into a GBNF grammar: decoding
-  cannot produce anything else.
+- ``choices=[...]``: the answer is exactly one of them. Greedy calls decode over a
+  token trie of the choices (fast, stops once the choice is determined); sampled calls,
+  or ``choice_method="grammar"``, compile the choices into a GBNF grammar for llama.cpp.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class LocalLLM(LLMBackend):
         n_batch: int = 512,
         seed: int = 0,
         reuse_prefix: bool = True,
+        choice_method: str = "trie",
         cache: CompletionCache | None = None,
         cache_sampled: bool = False,
         verbose: bool = False,
@@ -77,6 +79,9 @@ class LocalLLM(LLMBackend):
         self.name = name or f"gguf:{path.name}"
         self.seed = seed
         self.reuse_prefix = reuse_prefix
+        if choice_method not in {"trie", "grammar"}:
+            raise InvalidInput(f"choice_method must be 'trie' or 'grammar', got {choice_method!r}")
+        self.choice_method = choice_method
         self.n_threads = n_threads or os.cpu_count() or 1
         self._lock = threading.Lock()
         st = path.stat()
@@ -137,9 +142,7 @@ class LocalLLM(LLMBackend):
         choices: list[str] | None,
     ) -> Completion:
         tokens = self.tokenize(self.render(messages))
-        grammar = None
         if choices:
-            grammar = _grammar(tuple(choices))
             # Room for the longest choice, whatever max_tokens the caller guessed.
             longest = max(self.count_tokens(c) for c in choices)
             max_tokens = max(max_tokens, longest + 2)
@@ -149,6 +152,10 @@ class LocalLLM(LLMBackend):
                 f"but the context holds {self.n_ctx}: shorten the prompt (fewer or shorter "
                 f"retrieved procedures, a shorter history) or load the model with a larger n_ctx"
             )
+        if choices and temperature == 0 and self.choice_method == "trie":
+            with self._lock:
+                return self._choose(tokens, choices)
+        grammar = _grammar(tuple(choices)) if choices else None
         stops = list(stop)
         if self._eos_text and self._eos_text not in stops:
             stops.append(self._eos_text)
@@ -186,6 +193,65 @@ class LocalLLM(LLMBackend):
             completion_tokens=int(usage["completion_tokens"]),
             model=self.name,
         )
+
+    def _choose(self, tokens: list[int], choices: list[str]) -> Completion:
+        """Greedy decoding restricted to a token trie of the choices.
+
+        Same answer as greedy decoding under the choices grammar, but each step only
+        compares the logits of the few tokens that continue some choice (no grammar
+        pass over the whole vocabulary), and decoding stops as soon as the prefix
+        identifies a single choice: "take apple 1 from countertop 1" may cost one
+        decoded token.
+        """
+        import numpy as np
+
+        llm = self._llm
+        end = llm.token_eos()  # stands for "the answer ends here"
+        seqs = [self._llm.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in choices]
+        self.last_prompt_tokens_evaluated = self._eval_prompt(tokens)
+        n_vocab = llm.n_vocab()
+        alive = list(range(len(seqs)))
+        pos = 0
+        while len(alive) > 1:
+            nxt = {seqs[i][pos] if pos < len(seqs[i]) else end for i in alive}
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
+            best = max(nxt, key=lambda t: float(logits[t]))
+            if best == end:
+                alive = [i for i in alive if len(seqs[i]) == pos]
+                break
+            alive = [i for i in alive if pos < len(seqs[i]) and seqs[i][pos] == best]
+            pos += 1
+            if len(alive) > 1:
+                llm.eval([best])
+        chosen = alive[0]
+        return Completion(
+            text=choices[chosen],
+            prompt_tokens=len(tokens),
+            completion_tokens=max(1, len(seqs[chosen])),
+            model=self.name,
+        )
+
+    def _eval_prompt(self, tokens: list[int]) -> int:
+        """Evaluate the prompt, reusing the KV cache of the longest common prefix.
+
+        Returns how many tokens were evaluated. Mirrors ``Llama.generate``'s reuse rule:
+        the last prompt token is always evaluated, since its logits are needed.
+        """
+        llm = self._llm
+        prefix = 0
+        if self.reuse_prefix and llm.n_tokens > 0:
+            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
+                if a != b:
+                    break
+                prefix += 1
+            prefix = min(prefix, len(tokens) - 1)
+        if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
+            llm.n_tokens = prefix
+        else:
+            llm.reset()
+            prefix = 0
+        llm.eval(tokens[prefix:])
+        return len(tokens) - prefix
 
     def _evaluated(self, tokens: list[int]) -> int:
         """How many prompt tokens llama.cpp will evaluate, given what its KV cache holds."""

@@ -54,14 +54,10 @@ class RecordRequest(_Body):
     )
 
 
-class RecordResponse(BaseModel):
-    trajectory_id: str
-    procedure: Procedure | None = None
-
-
 class BuildRequest(_Body):
     trajectory: Trajectory
     strategy: str = "proceduralization"
+    task_key: str | None = Field(None, description="The task with entities abstracted.")
     store: bool = Field(True, description="Store the procedure (add) or only return it (build).")
 
 
@@ -389,6 +385,16 @@ def create_app(
             422, "invalid_request", "the request does not match the schema; see details", details
         )
 
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        # A bug or an unreachable database: say so in the same shape, without internals.
+        import logging
+
+        logging.getLogger("memp.server").exception("unhandled error")
+        return _error(
+            500, "internal_error", f"internal error ({type(exc).__name__}); see server log"
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -431,8 +437,8 @@ def create_app(
     def whoami(ns: str = Tenant) -> dict[str, str]:
         return {"namespace": ns}
 
-    @app.post("/v1/trajectories", response_model=RecordResponse, status_code=201, tags=["memory"])
-    def record(body: RecordRequest, ns: str = Tenant) -> RecordResponse:
+    @app.post("/v1/trajectories", status_code=201, tags=["memory"])
+    def record(body: RecordRequest, ns: str = Tenant) -> dict[str, Any]:
         """Store a raw trajectory; with ``build`` also build and store a procedure from it."""
         m = mem(ns)
         _check_trajectory_owner(svc, ns, body.trajectory.id)
@@ -441,7 +447,11 @@ def create_app(
             proc = m.add(body.trajectory, strategy=body.build)  # stores the trajectory too
         else:
             m.record(body.trajectory)
-        return RecordResponse(trajectory_id=body.trajectory.id, procedure=proc)
+        # Procedures go out without their vectors, as everywhere (?vectors=true on GET).
+        return {
+            "trajectory_id": body.trajectory.id,
+            "procedure": None if proc is None else _dump(proc, False),
+        }
 
     @app.get("/v1/trajectories", tags=["memory"])
     def list_trajectories(
@@ -464,7 +474,9 @@ def create_app(
         m = mem(ns)
         if body.store:
             _check_trajectory_owner(svc, ns, body.trajectory.id)
-        proc = (m.add if body.store else m.build)(body.trajectory, strategy=body.strategy)
+        proc = (m.add if body.store else m.build)(
+            body.trajectory, strategy=body.strategy, task_key=body.task_key
+        )
         return _dump(proc, False)
 
     @app.post("/v1/procedures", status_code=201, tags=["procedures"])
@@ -506,6 +518,22 @@ def create_app(
         """Apply an update strategy to a group of outcomes."""
         for o in body.outcomes:
             own(ns, [*o.used, *(o.followed or [])])
+        import inspect
+
+        from memp.update import apply_update
+
+        valid = [
+            n
+            for n, prm in inspect.signature(apply_update).parameters.items()
+            if prm.kind == prm.KEYWORD_ONLY and n != "strategy"
+        ]
+        unknown = sorted(set(body.options) - set(valid))
+        if unknown:
+            raise ApiError(
+                422,
+                "unknown_field",
+                f"unknown update option(s): {', '.join(unknown)}; valid: {', '.join(valid)}",
+            )
         result = mem(ns).update(body.outcomes, strategy=body.strategy, **body.options)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 

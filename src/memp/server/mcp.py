@@ -56,7 +56,7 @@ def _as_tool_error() -> Iterator[None]:
 def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
     """The MCP server over ``service``. ``namespace``: used when the transport carries
     no API key (stdio); ``None`` makes a key mandatory."""
-    server = MCPServer("memp", instructions=INSTRUCTIONS)
+    server = MCPServer("memp", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def tenant(ctx: Context) -> str:
         headers = None
@@ -190,11 +190,21 @@ class RequireKey:
         await self.app(scope, receive, send)
 
 
-def http_app(service: Service, *, path: str = "/mcp", max_body: int = 4 * 1024 * 1024) -> ASGIApp:
-    """The streamable-HTTP MCP app (every request authenticated by API key)."""
+def http_app(
+    service: Service,
+    *,
+    path: str = "/mcp",
+    max_body: int = 4 * 1024 * 1024,
+    host: str = "127.0.0.1",
+) -> ASGIApp:
+    """The streamable-HTTP MCP app (every request authenticated by API key).
+
+    On a loopback ``host`` the SDK's DNS-rebinding protection accepts only local
+    Host/Origin headers; on another interface put it behind a proxy you trust.
+    """
     server = build_mcp(service, namespace=None)
     app = server.streamable_http_app(
-        streamable_http_path=path, stateless_http=True, max_request_body_size=max_body
+        streamable_http_path=path, stateless_http=True, max_request_body_size=max_body, host=host
     )
     return RequireKey(app, service)
 
@@ -217,8 +227,6 @@ def run(
         else:
             import uvicorn
 
-            uvicorn.run(http_app(service), host=host, port=port, log_level="warning")
-    except MempError:
-        raise
+            uvicorn.run(http_app(service, host=host), host=host, port=port, log_level="warning")
     finally:
         service.close()
