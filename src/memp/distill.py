@@ -73,6 +73,24 @@ def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
     return [steps[i] for i in keep]
 
 
+def _drop_place_only(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
+    """Remove actions on the current place that revealed nothing (closing a door behind you)."""
+    mentions = _mentions(semantics)
+    for s in steps:
+        mentions.observe(s.action, s.observation)
+    out: list[Step] = []
+    place = ""
+    for i, s in enumerate(steps):
+        if semantics.is_navigation(s.action):
+            place = normalize(semantics.location(s.action) or "")
+        elif i < len(steps) - 1:
+            named = {n for _, _, n in mentions.find(normalize(s.action))}
+            if named and named <= {place} and not semantics.seen_objects(s.observation):
+                continue
+        out.append(s)
+    return out
+
+
 def _collapse_moves(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
     out: list[Step] = []
     for i, s in enumerate(steps):
@@ -88,12 +106,23 @@ def _collapse_moves(steps: list[Step], semantics: ActionSemantics) -> list[Step]
 
 
 def shorten(
-    trajectory: Trajectory, semantics: ActionSemantics, *, detours: bool = True
+    trajectory: Trajectory,
+    semantics: ActionSemantics,
+    *,
+    detours: bool = True,
+    place_only: bool = True,
 ) -> Trajectory:
-    """A shorter copy of ``trajectory`` (observations as recorded, not re-verified)."""
+    """A shorter copy of ``trajectory`` (observations as recorded, not re-verified).
+
+    ``detours``: drop visits that found nothing used later; ``place_only``: drop
+    actions on the current place that showed nothing (these two are the guesses
+    replay must confirm; no-ops and failed actions always go).
+    """
     steps = _drop_noise(list(trajectory.steps), semantics)
     if detours:
         steps = _drop_detours(steps, semantics)
+    if place_only:
+        steps = _drop_place_only(steps, semantics)
     steps = _collapse_moves(steps, semantics)
     out = trajectory.model_copy(deep=True)
     out.steps = [s.model_copy(deep=True) for s in steps]
@@ -129,7 +158,11 @@ def distill(
     original because no shortening replayed / None = no replay possible) in metadata.
     """
     ep = episode if episode is not None else trajectory.metadata.get("episode")
-    attempts = [shorten(trajectory, semantics), shorten(trajectory, semantics, detours=False)]
+    attempts = [
+        shorten(trajectory, semantics),
+        shorten(trajectory, semantics, place_only=False),
+        shorten(trajectory, semantics, detours=False, place_only=False),
+    ]
     meta: dict[str, Any] = {"distilled_from": trajectory.id, "raw_steps": len(trajectory.steps)}
     if env is None or ep is None:
         out = attempts[0]

@@ -41,7 +41,14 @@ def check_llm(spec: str, *, quick: bool = False) -> list[Check]:
     from memp.llm import make_llm, parse_llm_spec
 
     checks: list[Check] = []
-    kind, model, _ = parse_llm_spec(spec)
+    try:
+        kind, model, _ = parse_llm_spec(spec)
+    except Exception as e:
+        return [Check("llm spec", False, str(e), 0.0)]
+    if kind not in {"local", "gguf"}:
+        checks.append(_run("llm client", lambda: f"{make_llm(spec, cache=False).name} configured"))
+        if not checks[-1].ok:
+            return checks
     if kind in {"local", "gguf"}:
 
         def runtime() -> str:

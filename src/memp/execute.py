@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from memp.errors import InvalidInput
-from memp.template import align, fill, mask, match_key, normalize, slots_of
+from memp.template import KeyMatch, align, fill, mask, match_key, normalize, slots_of
 from memp.types import Procedure, Step, Trajectory
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ def _trajectory_program(
     slot_of_type = {normalize(v): k for k, v in binding.items()}
     place: str | None = None
     first_seen: dict[str, str | None] = {}
+    acted_on: set[str] = set()
     steps: list[dict[str, Any]] = []
     reveal: set[str] = set()
     for step in trajectory.steps:
@@ -309,9 +310,13 @@ def _trajectory_program(
             reveal.add(abs_a)  # opening a container: part of looking, not of the task
             continue
         at: str | None
+        # picked up where it was found: the place is wherever the search finds it
         found_here = [
-            s for s, inst in used.items() if inst != place and first_seen.get(inst) == place
+            s
+            for s, inst in used.items()
+            if inst != place and first_seen.get(inst) == place and inst not in acted_on
         ]
+        acted_on.update(used.values())
         if place is None:
             at = None
         elif found_here:
@@ -590,6 +595,9 @@ class SkillAgent:
                 known_entities=known,
                 approximate=cfg.approximate_keys,
             )
+            if m is None and cfg.bind_llm and self.llm is not None:
+                m, tokens = self._llm_pick_key(task, procs, known)
+                notes["handover_bind"] = tokens
             if m is None:
                 return None, None, [], {"reason": "no template matches the task"}
             key, binding = m.key, m.binding
@@ -609,7 +617,8 @@ class SkillAgent:
             binding = align(task, key)
         if binding is None and cfg.bind_llm and self.llm is not None:
             binding, tokens = self._llm_bind(task, key)
-            notes["handover_bind"] = tokens
+            prev = notes.get("handover_bind") or {}
+            notes["handover_bind"] = {k: v + prev.get(k, 0) for k, v in tokens.items()}
         if binding is None:
             # last resort: the task's own words that name known entities, by order
             _, binding = mask(task, known)
@@ -626,6 +635,34 @@ class SkillAgent:
             return None, None, [], {"reason": "procedure has neither trajectory nor program"}
         notes["key"] = key
         return program, binding, [p.id for p in chosen], notes
+
+    def _llm_pick_key(
+        self, task: str, procs: list[Procedure], known: set[str]
+    ) -> tuple[KeyMatch | None, dict[str, int]]:
+        """No stored template aligns: ask the LLM whether one means the same task."""
+        assert self.llm is not None
+        masked, binding = mask(task, known)
+        keys = sorted(
+            {p.task_key for p in procs if p.task_key and len(slots_of(p.task_key)) == len(binding)}
+        )
+        if not keys or not binding:
+            return None, {}
+        none = "none of these"
+        msgs: list[Message] = [
+            {
+                "role": "system",
+                "content": "Answer with the task template that asks for the same thing.",
+            },
+            {
+                "role": "user",
+                "content": f"Task: {masked}\nTemplates:\n" + "\n".join(keys) + f"\n{none}",
+            },
+        ]
+        c = self.llm.complete(msgs, max_tokens=24, choices=[*keys, none])
+        used = {"prompt": c.prompt_tokens, "completion": c.completion_tokens}
+        if c.text not in keys or set(slots_of(c.text)) != set(binding):
+            return None, used
+        return KeyMatch(c.text, binding, 0.0, False), used
 
     def _llm_bind(self, task: str, key: str) -> tuple[dict[str, str] | None, dict[str, int]]:
         """Ask the LLM which words of the task fill each slot (answers limited to task phrases)."""
@@ -667,7 +704,9 @@ class SkillAgent:
         if not cfg.priors:
             priors = Priors()
         state = _Run(binding=binding, program=program, mentions=Mentions(sem))
-        state.reveal = set(program.get("reveal", [])) | self._procedures(env.name)[1].reveal_templates
+        state.reveal = (
+            set(program.get("reveal", [])) | self._procedures(env.name)[1].reveal_templates
+        )
         state.mentions.observe("", obs)
         state.last_obs = obs
         state.admissible = list(info.get("admissible") or env.admissible_actions() or [])
@@ -830,7 +869,10 @@ class SkillAgent:
     ) -> tuple[str, dict[str, Any], tuple[int, int]]:
         top = cands[0][0]
         best = [a for s, a in cands if s == top]
-        if len(best) > 1 and self.config.llm_tiebreak and self.llm is not None:
+        # candidates that read the same once instances are abstracted (apple 1 / apple 2)
+        # are interchangeable: only genuinely different actions are worth a question
+        forms = {self._abstract(state, a)[0] for a in best}
+        if len(forms) > 1 and self.config.llm_tiebreak and self.llm is not None:
             step = state.steps[state.ptr]
             msgs: list[Message] = [
                 {"role": "system", "content": "Pick the action that best carries out the step."},

@@ -138,9 +138,11 @@ def test_greedy_is_deterministic_and_prefix_cache_is_reused(llm):
         {"role": "assistant", "content": first.text},
         {"role": "user", "content": "Observation: the cabinet 1 is closed. Next action:"},
     ]
-    step2 = llm.complete(longer, max_tokens=8, choices=["open cabinet 1", "look"])
+    with UsageLedger() as ledger:
+        step2 = llm.complete(longer, max_tokens=8, choices=["open cabinet 1", "look"])
     assert step2.text in {"open cabinet 1", "look"}
     assert llm.last_prompt_tokens_evaluated < step2.prompt_tokens / 3
+    assert ledger.records[0].prompt_tokens_evaluated == llm.last_prompt_tokens_evaluated
 
 
 def test_sampling_is_seedable(llm):

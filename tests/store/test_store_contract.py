@@ -227,6 +227,22 @@ def test_trajectories(store):
     store.add_trajectory(t1.model_copy(update={"success": True}), namespace="a")
     assert store.get_trajectory(t1.id).success is True
     assert len(store.list_trajectories()) == 2
+    # A replaced trajectory keeps its place in the listing.
+    assert [t.id for t in store.list_trajectories()] == [t1.id, t2.id]
+
+
+def test_trajectory_id_of_another_namespace_is_refused(store):
+    t = Trajectory(task="heat an egg", environment="alfworld")
+    store.add_trajectory(t, namespace="a")
+    stolen = t.model_copy(update={"success": True})
+    with pytest.raises(InvalidInput, match="taken in another namespace"):
+        store.add_trajectory(stolen, namespace="b")
+    record = {"type": "trajectory", "namespace": "b", "record": stolen.model_dump(mode="json")}
+    with pytest.raises(InvalidInput, match="taken in another namespace"):
+        store.import_records([record])
+    # Both refusals left the stored trajectory as it was.
+    assert store.get_trajectory(t.id, namespace="a") == t
+    assert [x.id for x in store.list_trajectories(namespace="b")] == []
 
 
 def test_reopen_keeps_everything(location):

@@ -156,10 +156,19 @@ class AlfworldEnv:
         *,
         max_steps: int = 50,
         seed: int = 0,
-        task_types: list[str] | tuple[str, ...] | None = None,
+        task_types: str | list[str] | tuple[str, ...] | None = None,
         expert_max_steps: int = 200,
     ) -> None:
         self.split = check_choice("ALFWorld split", split, SPLITS)
+        # Options may arrive as strings from the command line (--opt key=value).
+        if isinstance(task_types, str):
+            task_types = [t.strip() for t in task_types.split(",") if t.strip()]
+        try:
+            max_steps, seed, expert_max_steps = int(max_steps), int(seed), int(expert_max_steps)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"max_steps, seed and expert_max_steps must be integers ({exc})"
+            ) from exc
         types = set(task_types or TASK_TYPES)
         for t in types:
             check_choice("ALFWorld task type", t, TASK_TYPES)

@@ -40,10 +40,17 @@ class EnvConfig(_Config):
     options: dict[str, Any] = Field(default_factory=dict)
     # Label used in reports and the run database; defaults to the name.
     label: str | None = None
+    # Per-environment step budget (overrides agent.max_steps; tasks differ in length).
+    max_steps: int | None = Field(None, ge=1)
 
     @property
     def key(self) -> str:
         return self.label or self.name
+
+    def agent_config(self, agent: AgentConfig) -> AgentConfig:
+        if self.max_steps is None:
+            return agent
+        return agent.model_copy(update={"max_steps": self.max_steps})
 
     def train_indices(self) -> list[int]:
         return _indices(self.train_episodes)

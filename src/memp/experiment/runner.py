@@ -229,7 +229,7 @@ class Runner:
                             source=source,
                             episode=e,
                             seed=episode_seed(self.config.seed, env.key, "train", e),
-                            agent=self.config.agent,
+                            agent=env.agent_config(self.config.agent),
                             embedder=self.config.embedder,
                         )
                     )
@@ -345,11 +345,13 @@ class Runner:
         for g in range(cfg.groups):
             tasks: list[Task] = []
             for env in cfg.env:
-                for arm in self.arms:
-                    if (env.key, arm.label) in blocked:
-                        continue
-                    mem = self._episode_memory(env, arm, g)
-                    for e in groups_by_env[env.key][g]:
+                arms = [a for a in self.arms if (env.key, a.label) not in blocked]
+                mems = {a.label: self._episode_memory(env, a, g) for a in arms}
+                # Episode-major order: an interrupted run still holds paired results
+                # (the same episodes under every condition) and the bars advance together.
+                for e in groups_by_env[env.key][g]:
+                    for arm in arms:
+                        mem = mems[arm.label]
                         if (env.key, arm.label, env.eval_split, e) in done:
                             continue
                         tasks.append(
@@ -362,7 +364,7 @@ class Runner:
                                 group=g,
                                 seed=episode_seed(cfg.seed, env.key, "eval", e),
                                 memory_path=mem,
-                                agent=cfg.agent,
+                                agent=env.agent_config(cfg.agent),
                                 embedder=cfg.embedder,
                             )
                         )

@@ -82,6 +82,14 @@ class LocalLLM(LLMBackend):
         if choice_method not in {"trie", "grammar"}:
             raise InvalidInput(f"choice_method must be 'trie' or 'grammar', got {choice_method!r}")
         self.choice_method = choice_method
+        # Default: all cores. Several model processes sharing the cores (parallel
+        # episode workers) should set MEMP_LLM_THREADS so that threads x processes
+        # <= cores: llama.cpp's threads spin at barriers and collapse when oversubscribed.
+        env_threads = os.environ.get("MEMP_LLM_THREADS", "").strip()
+        if not n_threads and env_threads:
+            if not env_threads.isdigit() or int(env_threads) < 1:
+                raise InvalidInput(f"MEMP_LLM_THREADS must be a positive integer, got {env_threads!r}")
+            n_threads = int(env_threads)
         self.n_threads = n_threads or os.cpu_count() or 1
         self._lock = threading.Lock()
         st = path.stat()

@@ -10,6 +10,8 @@ import numpy as np
 from memp.types import Procedure, ProcedureStatus, Trajectory
 
 VectorKind = Literal["task", "key", "fact"]
+# Every vector kind, in the order a procedure lists its vectors.
+KINDS: tuple[VectorKind, ...] = ("task", "key", "fact")
 
 
 @runtime_checkable

@@ -22,17 +22,26 @@ from memp.errors import (
     MissingDependency,
     NotFound,
     StoreError,
-    UnknownOption,
 )
-from memp.store.base import VectorKind
+from memp.store.base import KINDS, VectorKind
 from memp.store.records import (
+    already_stored,
     body,
+    duplicate_procedure,
+    from_columns,
     given_kinds,
     next_version,
     parse_record,
+    procedure_not_found,
+    procedure_record,
+    query_vector,
+    scope_filters,
     snapshot,
+    trajectory_record,
+    trajectory_taken,
     unit,
     vectors_of,
+    version_record,
 )
 from memp.types import Procedure, ProcedureStatus, Trajectory
 
@@ -43,8 +52,6 @@ try:
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependency("psycopg", "postgres", "needed for postgresql:// stores") from exc
-
-_KINDS = ("task", "key", "fact")
 
 # Numbered migrations. Never edit one that has shipped: append a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -247,7 +254,7 @@ class PostgresStore:
         self,
         cur: psycopg.Cursor[Any],
         p: Procedure,
-        kinds: tuple[str, ...] = _KINDS,
+        kinds: Sequence[str] = KINDS,
         fresh: bool = False,
     ) -> None:
         vecs = [(kind, unit(v)) for kind, v in vectors_of(p, kinds)]
@@ -305,10 +312,7 @@ class PostgresStore:
                 for p in procedures:
                     self._insert(cur, p)
             except psycopg.errors.UniqueViolation as exc:
-                raise InvalidInput(
-                    f"a procedure with one of these ids already exists ({exc.diag.message_detail}); "
-                    "use update() to store a new version"
-                ) from exc
+                raise duplicate_procedure(exc.diag.message_detail) from exc
 
     def _load(
         self, cur: psycopg.Cursor[Any], rows: list[dict[str, Any]], vectors: bool = True
@@ -331,23 +335,18 @@ class PostgresStore:
                 vecs.setdefault(v["procedure_id"], {}).setdefault(v["kind"], []).append(
                     _as_list(v["embedding"])
                 )
-        out = []
-        for r in rows:
-            data = dict(r["data"])
-            data["status"] = r["status"]
-            data["usage"] = {
-                "retrieved": r["retrieved"],
-                "succeeded": r["succeeded"],
-                "failed": r["failed"],
-                "last_used_at": r["last_used_at"],
-            }
-            pv = vecs.get(r["id"])
-            if pv:
-                data["embedding"] = pv["task"][0] if "task" in pv else None
-                data["key_embedding"] = pv["key"][0] if "key" in pv else None
-                data["fact_embeddings"] = pv.get("fact", [])
-            out.append(Procedure.model_validate(data))
-        return out
+        return [
+            from_columns(
+                r["data"],
+                status=r["status"],
+                retrieved=r["retrieved"],
+                succeeded=r["succeeded"],
+                failed=r["failed"],
+                last_used_at=r["last_used_at"],
+                vectors=vecs.get(r["id"]),
+            )
+            for r in rows
+        ]
 
     @staticmethod
     def _scope(
@@ -356,15 +355,9 @@ class PostgresStore:
         status: ProcedureStatus | None = None,
         alias: str = "",
     ) -> tuple[str, list[Any]]:
-        where, args = [], []
-        for col, val in (("namespace", namespace), ("environment", environment)):
-            if val is not None:
-                where.append(f"{alias}{col} = %s")
-                args.append(val)
-        if status is not None:
-            where.append(f"{alias}status = %s")
-            args.append(ProcedureStatus(status).value)
-        return " AND ".join(where) or "TRUE", args
+        filters = scope_filters(namespace, environment, status)
+        where = " AND ".join(f"{alias}{col} = %s" for col, _ in filters)
+        return where or "TRUE", [val for _, val in filters]
 
     def _get(
         self, cur: psycopg.Cursor[Any], procedure_id: str, namespace: str | None, lock: bool = False
@@ -376,8 +369,7 @@ class PostgresStore:
         )
         row = cur.fetchone()
         if row is None:
-            where = f" in namespace {namespace!r}" if namespace is not None else ""
-            raise NotFound(f"no procedure {procedure_id!r}{where} in {self._where}")
+            raise procedure_not_found(procedure_id, namespace, self._where)
         return row
 
     # A procedure with its vectors in one statement (one round trip, one snapshot).
@@ -394,8 +386,7 @@ class PostgresStore:
             cur.execute(f"{self._FULL} WHERE p.id = %s AND {scope}", [procedure_id, *args])
             row = cur.fetchone()
             if row is None:
-                where = f" in namespace {namespace!r}" if namespace is not None else ""
-                raise NotFound(f"no procedure {procedure_id!r}{where} in {self._where}")
+                raise procedure_not_found(procedure_id, namespace, self._where)
             return self._load(cur, [row])[0]
 
     def update(self, procedure: Procedure, *, reason: str = "") -> Procedure:
@@ -498,8 +489,7 @@ class PostgresStore:
                 [int(retrieved), int(succeeded), int(failed), procedure_id, *args],
             )
             if cur.rowcount == 0:
-                where = f" in namespace {namespace!r}" if namespace is not None else ""
-                raise NotFound(f"no procedure {procedure_id!r}{where} in {self._where}")
+                raise procedure_not_found(procedure_id, namespace, self._where)
 
     def search(
         self,
@@ -510,14 +500,9 @@ class PostgresStore:
         namespace: str | None = None,
         environment: str | None = None,
     ) -> list[tuple[str, float]]:
-        if kind not in _KINDS:
-            raise UnknownOption("vector kind", kind, _KINDS)
+        q = query_vector(vector, kind)
         if k <= 0 or self._dim is None:
             return []
-        q = np.asarray(vector, dtype=np.float32).ravel()
-        norm = float(np.linalg.norm(q))
-        if norm > 0:
-            q = q / norm
         if q.shape[0] != self._dim:
             raise DimensionMismatch(
                 f"query vector of size {q.shape[0]} does not fit this store (dimension {self._dim})"
@@ -573,9 +558,7 @@ class PostgresStore:
             (t.id, namespace, t.environment, t.model_dump_json(), t.created_at),
         )
         if cur.rowcount == 0:
-            raise InvalidInput(
-                f"trajectory id {t.id!r} is taken in another namespace; give the trajectory a new id"
-            )
+            raise trajectory_taken(t.id)
 
     def get_trajectory(self, trajectory_id: str, *, namespace: str | None = None) -> Trajectory:
         scope, args = self._scope(namespace)
@@ -626,17 +609,13 @@ class PostgresStore:
                             versions.setdefault(v["snapshot"]["id"], []).append(v["snapshot"])
                         for p in self._load(cur, chunk):
                             for snap in versions.get(p.id, []):
-                                yield {"type": "version", "record": snap}
-                            yield {"type": "procedure", "record": p.model_dump(mode="json")}
+                                yield version_record(snap)
+                            yield procedure_record(p)
                     cur.execute(
                         f"SELECT namespace, data FROM trajectories WHERE {scope} ORDER BY seq", args
                     )
                     for r in cur.fetchall():
-                        yield {
-                            "type": "trajectory",
-                            "namespace": r["namespace"],
-                            "record": r["data"],
-                        }
+                        yield trajectory_record(r["namespace"], r["data"])
             finally:
                 conn.isolation_level = None
 
@@ -662,10 +641,7 @@ class PostgresStore:
                     cur.execute("SELECT 1 FROM procedures WHERE id = %s", (obj.id,))
                     if cur.fetchone() is not None:
                         if not replace:
-                            raise InvalidInput(
-                                f"record {i}: procedure {obj.id} already exists in {self._where}; "
-                                "import into an empty store or pass replace=True"
-                            )
+                            raise already_stored(i, obj.id, self._where)
                         # Versions may arrive before their procedure: keep them.
                         cur.execute("DELETE FROM vectors WHERE procedure_id = %s", (obj.id,))
                         cur.execute("DELETE FROM procedures WHERE id = %s", (obj.id,))

@@ -27,10 +27,28 @@ from typing import Any
 import numpy as np
 
 from memp.errors import DimensionMismatch, InvalidInput, NotFound, StoreError
-from memp.store.base import VectorKind
+from memp.store.base import KINDS, VectorKind
+from memp.store.records import (
+    already_stored,
+    body,
+    duplicate_procedure,
+    from_columns,
+    given_kinds,
+    next_version,
+    parse_record,
+    procedure_not_found,
+    procedure_record,
+    query_vector,
+    scope_filters,
+    snapshot,
+    trajectory_record,
+    trajectory_taken,
+    unit,
+    unit_rows,
+    vectors_of,
+    version_record,
+)
 from memp.types import Procedure, ProcedureStatus, Trajectory, Usage, now
-
-KINDS: tuple[VectorKind, ...] = ("task", "key", "fact")
 
 # Each entry is one schema version; never edit a released entry, append a new one.
 MIGRATIONS: list[str] = [
@@ -81,12 +99,18 @@ MIGRATIONS: list[str] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_VECTOR_FIELDS = {"embedding", "key_embedding", "fact_embeddings"}
-_BODY_EXCLUDE = _VECTOR_FIELDS | {"usage", "status"}
+_INSERT_PROCEDURE = (
+    "INSERT INTO procedures(id, namespace, environment, status, version, retrieved, "
+    "succeeded, failed, last_used_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _body(p: Procedure) -> str:
-    return p.model_dump_json(exclude=_BODY_EXCLUDE)
+def _procedure_row(p: Procedure) -> tuple[Any, ...]:
+    """The ``procedures`` row of a procedure, in :data:`_INSERT_PROCEDURE` order."""
+    u = p.usage
+    last_used = u.last_used_at.isoformat() if u.last_used_at else None
+    head = (p.id, p.namespace, p.environment, p.status.value, p.version)
+    return (*head, u.retrieved, u.succeeded, u.failed, last_used, body(p))
 
 
 class _VectorCache:
@@ -297,28 +321,17 @@ class SQLiteStore:
                 "vectors; use the embedder the store was built with or a new store file"
             )
         self._dim = dim
-        norm = float(np.linalg.norm(v))
-        # Renormalise only when clearly off, so stored vectors round-trip bit for bit.
-        if norm > 0 and abs(norm - 1.0) > 1e-4:
-            v = v / norm
-        return v.astype(np.float32).tobytes()
+        return unit(v).tobytes()
 
     def _vector_rows(
-        self, c: sqlite3.Connection, p: Procedure, kinds: Iterable[VectorKind] = KINDS
+        self, c: sqlite3.Connection, p: Procedure, kinds: Sequence[str] = KINDS
     ) -> list[tuple[str, str, str, str, int, bytes]]:
         active = int(p.status == ProcedureStatus.ACTIVE)
-        out = []
-        for kind in kinds:
-            if kind == "task":
-                vecs = [p.embedding] if p.embedding is not None else []
-            elif kind == "key":
-                vecs = [p.key_embedding] if p.key_embedding is not None else []
-            else:
-                vecs = list(p.fact_embeddings)
-            for v in vecs:
-                blob = self._blob(c, v, f"{kind} vector of procedure {p.id}")
-                out.append((p.id, kind, p.namespace, p.environment, active, blob))
-        return out
+        rows = []
+        for kind, v in vectors_of(p, kinds):
+            blob = self._blob(c, v, f"{kind} vector of procedure {p.id}")
+            rows.append((p.id, kind, p.namespace, p.environment, active, blob))
+        return rows
 
     def _insert_vectors(self, c: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         c.executemany(
@@ -328,32 +341,24 @@ class SQLiteStore:
         )
 
     def _row_to_procedure(self, row: sqlite3.Row | tuple[Any, ...], vectors: bool) -> Procedure:
-        pid, status, retrieved, succeeded, failed, last_used, body = row
-        data = json.loads(body)
-        data["status"] = status
-        data["usage"] = {
-            "retrieved": retrieved,
-            "succeeded": succeeded,
-            "failed": failed,
-            "last_used_at": last_used,
-        }
-        if vectors:
-            data.update(self._load_vectors(pid))
-        return Procedure.model_validate(data)
+        pid, status, retrieved, succeeded, failed, last_used, data = row
+        return from_columns(
+            json.loads(data),
+            status=status,
+            retrieved=retrieved,
+            succeeded=succeeded,
+            failed=failed,
+            last_used_at=last_used,
+            vectors=self._load_vectors(pid) if vectors else None,
+        )
 
-    def _load_vectors(self, pid: str) -> dict[str, Any]:
-        rows = self._conn.execute(
+    def _load_vectors(self, pid: str) -> dict[str, list[list[float]]]:
+        """The stored vectors of a procedure by kind, each kind in insertion order."""
+        out: dict[str, list[list[float]]] = {}
+        for kind, blob in self._conn.execute(
             "SELECT kind, vec FROM vectors WHERE procedure_id = ? ORDER BY seq", (pid,)
-        ).fetchall()
-        out: dict[str, Any] = {"fact_embeddings": []}
-        for kind, blob in rows:
-            v = np.frombuffer(blob, dtype=np.float32).tolist()
-            if kind == "task":
-                out["embedding"] = v
-            elif kind == "key":
-                out["key_embedding"] = v
-            else:
-                out["fact_embeddings"].append(v)
+        ):
+            out.setdefault(kind, []).append(np.frombuffer(blob, dtype=np.float32).tolist())
         return out
 
     _COLS = "id, status, retrieved, succeeded, failed, last_used_at, body"
@@ -364,35 +369,11 @@ class SQLiteStore:
         if isinstance(procedures, Procedure):
             procedures = [procedures]
         with self._write() as c:
-            rows, vec_rows = [], []
-            for p in procedures:
-                u = p.usage
-                rows.append(
-                    (
-                        p.id,
-                        p.namespace,
-                        p.environment,
-                        p.status.value,
-                        p.version,
-                        u.retrieved,
-                        u.succeeded,
-                        u.failed,
-                        u.last_used_at.isoformat() if u.last_used_at else None,
-                        _body(p),
-                    )
-                )
-                vec_rows.extend(self._vector_rows(c, p))
+            vec_rows = [row for p in procedures for row in self._vector_rows(c, p)]
             try:
-                c.executemany(
-                    "INSERT INTO procedures(id, namespace, environment, status, version, retrieved, "
-                    "succeeded, failed, last_used_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                c.executemany(_INSERT_PROCEDURE, [_procedure_row(p) for p in procedures])
             except sqlite3.IntegrityError as e:
-                raise InvalidInput(
-                    f"a procedure with one of these ids already exists ({e}); use update() to "
-                    "store a new version"
-                ) from e
+                raise duplicate_procedure(e) from e
             self._insert_vectors(c, vec_rows)
 
     def bulk_add(self, procedures: Sequence[Procedure], task_vectors: np.ndarray) -> None:
@@ -403,15 +384,12 @@ class SQLiteStore:
             raise InvalidInput(
                 f"task_vectors must have shape ({len(procedures)}, dim), got {vecs.shape}"
             )
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        off = np.abs(norms - 1.0) > 1e-4
-        if off.any():
-            vecs = np.where(off, vecs / np.maximum(norms, 1e-12), vecs).astype(np.float32)
+        vecs = unit_rows(vecs)
         with self._write() as c:
             if len(procedures):
                 self._blob(c, vecs[0], "task vector")  # sets / checks the store's dimension
             rows = [
-                (p.id, p.namespace, p.environment, p.status.value, p.version, _body(p))
+                (p.id, p.namespace, p.environment, p.status.value, p.version, body(p))
                 for p in procedures
             ]
             try:
@@ -421,7 +399,7 @@ class SQLiteStore:
                     rows,
                 )
             except sqlite3.IntegrityError as e:
-                raise InvalidInput(f"a procedure with one of these ids already exists ({e})") from e
+                raise duplicate_procedure(e) from e
             self._insert_vectors(
                 c,
                 [
@@ -442,8 +420,7 @@ class SQLiteStore:
             f"SELECT {self._COLS}, namespace FROM procedures WHERE id = ?", (pid,)
         ).fetchone()
         if row is None or (namespace is not None and row[7] != namespace):
-            where = f" in namespace {namespace!r}" if namespace else ""
-            raise NotFound(f"no procedure {pid!r}{where} in {self.path}")
+            raise procedure_not_found(pid, namespace, self.path)
         return row
 
     def get(self, procedure_id: str, *, namespace: str | None = None) -> Procedure:
@@ -462,30 +439,11 @@ class SQLiteStore:
             old = self._row_to_procedure(row[:7], vectors=False)
             c.execute(
                 "INSERT INTO procedure_versions(id, version, snapshot) VALUES (?, ?, ?)",
-                (old.id, old.version, old.model_dump_json(exclude=_VECTOR_FIELDS)),
+                (old.id, old.version, snapshot(old)),
             )
-            meta = dict(procedure.metadata)
-            meta["change_reason"] = reason
-            new = procedure.model_copy(
-                update={
-                    "version": old.version + 1,
-                    "updated_at": now(),
-                    "metadata": meta,
-                    "status": old.status,
-                    "usage": old.usage,
-                    "namespace": old.namespace,
-                }
-            )
-            kinds = [
-                k
-                for k, given in (
-                    ("task", new.embedding is not None),
-                    ("key", new.key_embedding is not None),
-                    ("fact", bool(new.fact_embeddings)),
-                )
-                if given
-            ]
-            vec_rows = self._vector_rows(c, new, kinds)  # type: ignore[arg-type]
+            new = next_version(old, procedure, reason)
+            kinds = given_kinds(new)
+            vec_rows = self._vector_rows(c, new, kinds)
             if kinds:
                 c.execute(
                     f"DELETE FROM vectors WHERE procedure_id = ? AND kind IN ({','.join('?' * len(kinds))})",
@@ -494,7 +452,7 @@ class SQLiteStore:
                 self._insert_vectors(c, vec_rows)
             c.execute(
                 "UPDATE procedures SET environment = ?, version = ?, body = ? WHERE id = ?",
-                (new.environment, new.version, _body(new), new.id),
+                (new.environment, new.version, body(new), new.id),
             )
             c.execute(
                 "UPDATE vectors SET environment = ? WHERE procedure_id = ?",
@@ -517,15 +475,9 @@ class SQLiteStore:
     def _scope(
         namespace: str | None, environment: str | None, status: ProcedureStatus | None
     ) -> tuple[str, list[Any]]:
-        where, args = [], []
-        for col, val in (("namespace", namespace), ("environment", environment)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                args.append(val)
-        if status is not None:
-            where.append("status = ?")
-            args.append(ProcedureStatus(status).value)
-        return (" WHERE " + " AND ".join(where)) if where else "", args
+        filters = scope_filters(namespace, environment, status)
+        where = " AND ".join(f"{col} = ?" for col, _ in filters)
+        return (f" WHERE {where}" if where else ""), [val for _, val in filters]
 
     def list(
         self,
@@ -588,7 +540,7 @@ class SQLiteStore:
             args.append(namespace)
         with self._write() as c:
             if c.execute(sql, args).rowcount == 0:
-                raise NotFound(f"no procedure {procedure_id!r} in {self.path}")
+                raise procedure_not_found(procedure_id, namespace, self.path)
 
     # -- vector search ----------------------------------------------------------
 
@@ -646,11 +598,7 @@ class SQLiteStore:
         namespace: str | None = None,
         environment: str | None = None,
     ) -> list[tuple[str, float]]:
-        if kind not in KINDS:
-            from memp.errors import UnknownOption
-
-            raise UnknownOption("vector kind", kind, KINDS)
-        q = np.asarray(vector, dtype=np.float32).ravel()
+        q = query_vector(vector, kind)
         with self._lock:
             cache = self._refresh(kind)
             if cache is None:
@@ -660,9 +608,6 @@ class SQLiteStore:
                     f"query vector has {q.size} dimensions but the store {self.path} holds "
                     f"{cache.dim}-dimensional vectors; use the embedder the store was built with"
                 )
-            norm = float(np.linalg.norm(q))
-            if norm > 0:
-                q = q / norm
             return cache.search(q, k, namespace, environment, distinct=(kind == "fact"))
 
     def change_token(self) -> tuple[int, int, int]:
@@ -677,12 +622,22 @@ class SQLiteStore:
     # -- trajectories ---------------------------------------------------------
 
     def add_trajectory(self, trajectory: Trajectory, *, namespace: str = "default") -> None:
+        """Store (or replace, by id) a trajectory; an id held by another namespace is refused."""
         with self._write() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO trajectories(id, namespace, environment, body) "
-                "VALUES (?, ?, ?, ?)",
-                (trajectory.id, namespace, trajectory.environment, trajectory.model_dump_json()),
-            )
+            self._put_trajectory(c, trajectory, namespace)
+
+    @staticmethod
+    def _put_trajectory(c: sqlite3.Connection, t: Trajectory, namespace: str) -> None:
+        # An upsert that only updates within the same namespace: no row changed means
+        # the id belongs to another namespace. A replaced trajectory keeps its place.
+        changed = c.execute(
+            "INSERT INTO trajectories(id, namespace, environment, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET environment = excluded.environment, "
+            "body = excluded.body WHERE trajectories.namespace = excluded.namespace",
+            (t.id, namespace, t.environment, t.model_dump_json()),
+        ).rowcount
+        if changed == 0:
+            raise trajectory_taken(t.id)
 
     def get_trajectory(self, trajectory_id: str, *, namespace: str | None = None) -> Trajectory:
         with self._lock:
@@ -724,12 +679,12 @@ class SQLiteStore:
                 for (snap,) in c.execute(
                     "SELECT snapshot FROM procedure_versions WHERE id = ? ORDER BY version", (p.id,)
                 ):
-                    yield {"type": "version", "record": json.loads(snap)}
-                yield {"type": "procedure", "record": p.model_dump(mode="json")}
-            for ns, body in c.execute(
+                    yield version_record(json.loads(snap))
+                yield procedure_record(p)
+            for ns, data in c.execute(
                 f"SELECT namespace, body FROM trajectories{where} ORDER BY rowid", args
             ):
-                yield {"type": "trajectory", "namespace": ns, "record": json.loads(body)}
+                yield trajectory_record(ns, json.loads(data))
 
     def import_records(self, records: Iterable[dict[str, Any]], *, replace: bool = False) -> int:
         """Restore records from :meth:`export_records` in one transaction; returns how many.
@@ -739,57 +694,25 @@ class SQLiteStore:
         n = 0
         with self._write() as c:
             for i, rec in enumerate(records, 1):
-                kind = rec.get("type")
-                if kind == "procedure":
-                    p = Procedure.model_validate(rec["record"])
-                    exists = c.execute("SELECT 1 FROM procedures WHERE id = ?", (p.id,)).fetchone()
-                    if exists and not replace:
-                        raise InvalidInput(
-                            f"record {i}: procedure {p.id} already exists in {self.path}; "
-                            "import into an empty store or pass replace=True"
-                        )
-                    if exists:
-                        c.execute("DELETE FROM procedures WHERE id = ?", (p.id,))
-                        c.execute("DELETE FROM vectors WHERE procedure_id = ?", (p.id,))
-                        c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (p.id,))
-                    u = p.usage
-                    c.execute(
-                        "INSERT INTO procedures(id, namespace, environment, status, version, "
-                        "retrieved, succeeded, failed, last_used_at, body) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            p.id,
-                            p.namespace,
-                            p.environment,
-                            p.status.value,
-                            p.version,
-                            u.retrieved,
-                            u.succeeded,
-                            u.failed,
-                            u.last_used_at.isoformat() if u.last_used_at else None,
-                            _body(p),
-                        ),
-                    )
-                    self._insert_vectors(c, self._vector_rows(c, p))
+                kind, obj, namespace = parse_record(i, rec)
+                if isinstance(obj, Trajectory):
+                    self._put_trajectory(c, obj, namespace)
                 elif kind == "version":
-                    p = Procedure.model_validate(rec["record"])
                     c.execute(
                         "INSERT OR REPLACE INTO procedure_versions(id, version, snapshot) "
                         "VALUES (?, ?, ?)",
-                        (p.id, p.version, p.model_dump_json(exclude=_VECTOR_FIELDS)),
-                    )
-                elif kind == "trajectory":
-                    t = Trajectory.model_validate(rec["record"])
-                    c.execute(
-                        "INSERT OR REPLACE INTO trajectories(id, namespace, environment, body) "
-                        "VALUES (?, ?, ?, ?)",
-                        (t.id, rec.get("namespace", "default"), t.environment, t.model_dump_json()),
+                        (obj.id, obj.version, snapshot(obj)),
                     )
                 else:
-                    raise InvalidInput(
-                        f"record {i}: unknown record type {kind!r}; expected procedure, version "
-                        "or trajectory"
-                    )
+                    exists = c.execute("SELECT 1 FROM procedures WHERE id = ?", (obj.id,))
+                    if exists.fetchone():
+                        if not replace:
+                            raise already_stored(i, obj.id, self.path)
+                        c.execute("DELETE FROM procedures WHERE id = ?", (obj.id,))
+                        c.execute("DELETE FROM vectors WHERE procedure_id = ?", (obj.id,))
+                        c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (obj.id,))
+                    c.execute(_INSERT_PROCEDURE, _procedure_row(obj))
+                    self._insert_vectors(c, self._vector_rows(c, obj))
                 n += 1
         return n
 
