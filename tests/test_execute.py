@@ -21,7 +21,7 @@ def alf(tmp_path_factory):
     from memp.envs.alfworld import AlfworldEnv
 
     train = AlfworldEnv("train", data_dir=games_dir("train", 9), max_steps=200)
-    held = AlfworldEnv("valid_unseen", data_dir=games_dir("valid_unseen", 6), max_steps=40)
+    held = AlfworldEnv("valid_unseen", data_dir=games_dir("valid_unseen", 6), max_steps=50)
     experts = [expert_trajectory(train, i) for i in range(len(train))]
     memory = Memory(tmp_path_factory.mktemp("skill") / "memp.db", embedder=HashEmbedder())
     procs = build_skill_memory(memory, experts, train.semantics, env=train)

@@ -699,7 +699,12 @@ class SkillAgent:
         task = info.get("task") or env.task
         program, binding, used_ids, notes = self.select(task, env.name, sem)
         if program is None or binding is None:
-            return self._fallback_episode(env, episode, task, notes.get("reason", "no procedure"))
+            out = self._fallback_episode(env, episode, task, notes.get("reason", "no procedure"))
+            spent = notes.get("handover_bind") or {}
+            # asking the LLM for a template counts, even when none fitted
+            out.prompt_tokens += spent.get("prompt", 0)
+            out.completion_tokens += spent.get("completion", 0)
+            return out
         _, priors = self._procedures(env.name)
         if not cfg.priors:
             priors = Priors()
@@ -752,8 +757,8 @@ class SkillAgent:
                     if cfg.llm_recovery and self.llm is not None:
                         llm_left, llm_reason = cfg.recovery_steps, reason
                         action = None
-                    elif action is None or state.on_step >= cfg.stall_after:
-                        # no LLM: give up on this step and try the rest of the program
+                    elif action is None:
+                        # no LLM and nothing left to try: skip to the rest of the program
                         state.ptr += 1
                         state.fails = state.on_step = 0
                         if state.ptr >= len(state.steps):

@@ -69,3 +69,23 @@ def test_wilson_interval_known_values() -> None:
 
 def test_split_groups() -> None:
     assert split_groups(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
+
+
+def test_condition_metrics_and_comparison() -> None:
+    from memp.experiment.metrics import compare, condition_metrics
+    from memp.experiment.rundb import EpisodeRow
+
+    def row(arm: str, ok: bool, steps: int, tokens: int) -> EpisodeRow:
+        return EpisodeRow(id=0, phase="eval", env="e", arm=arm, model="m", split="test", episode=0,
+                          group=0, seed=0, task="t", success=ok, steps=steps, reward=0.0,
+                          prompt_tokens=tokens, completion_tokens=1, wall_s=2.0, finished_at="")
+
+    # The baseline gives up early (5 steps) on failures: with failures counted as the
+    # 30-step budget, it is not "efficient".
+    base = condition_metrics("e", "none", [row("none", False, 5, 100)] * 3 + [row("none", True, 20, 100)], 30)
+    mem = condition_metrics("e", "mem", [row("mem", True, 10, 0)] * 3 + [row("mem", False, 30, 0)], 30)
+    assert base.success_rate == 0.25 and base.mean_steps == 8.75 and base.mean_steps_budget == 27.5
+    assert base.tokens_per_success == 404 and mem.tokens_per_success == 4 / 3
+    assert mem.mean_steps_success == 10 and mem.mean_wall_s == 2.0
+    c = compare(base, mem)
+    assert c["success_points"] == 50.0 and c["steps_reduction"] == round((27.5 - 15) / 27.5, 4)

@@ -130,3 +130,20 @@ def test_process_pool_matches_inline(tmp_path: Path) -> None:
     b = run_experiment(cfg, tmp_path / "pool", executor="local", workers=2, progress=False)
     key = ("successes", "n", "mean_steps", "prompt_tokens")
     assert [[c[k] for k in key] for c in a["conditions"]] == [[c[k] for k in key] for c in b["conditions"]]
+
+
+def test_source_without_wins_skips_its_conditions(tmp_path: Path) -> None:
+    # The scripted LLM as memory source wins no training episode in 3 steps: its
+    # condition is skipped with a recorded reason, the rest of the study still runs.
+    cfg = config(
+        agent={"max_steps": 3},
+        conditions=[
+            {"name": "no-memory"},
+            {"name": "own", "memory": "trajectory", "source": "scripted"},
+        ],
+    )
+    s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    assert [c["arm"] for c in s["conditions"]] == ["no-memory"]
+    assert any("no successful training trajectories" in e["message"] for e in s["errors"])
+    with RunDB(tmp_path / "run" / "run.db") as db:
+        assert len(db.episodes(phase="collect")) == 4  # the source did play

@@ -147,6 +147,9 @@ class ExperimentConfig(_Config):
     # between groups (the learning curve).
     groups: int = Field(1, ge=1)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    # Shorten training trajectories (drop detours, no-op and open/close pairs; kept only
+    # if the shortened one still wins on replay) before memory is built from them.
+    distill: bool = True
     env: list[EnvConfig]
     condition_defaults: dict[str, Any] = Field(default_factory=dict)
     conditions: list[ConditionConfig]

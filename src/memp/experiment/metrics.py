@@ -40,6 +40,10 @@ class ConditionMetrics(BaseModel):
     ci_high: float
     mean_steps: float
     mean_steps_success: float | None
+    # Failed episodes count as the whole step budget: an agent that gives up early (loop
+    # guard, no skill) must not look efficient. Step reductions are computed on this.
+    mean_steps_budget: float
+    step_budget: int | None = None
     prompt_tokens: int
     completion_tokens: int
     mean_prompt_tokens: float
@@ -50,7 +54,9 @@ class ConditionMetrics(BaseModel):
     mean_wall_s: float
 
 
-def condition_metrics(env: str, arm: str, rows: Sequence[EpisodeRow]) -> ConditionMetrics:
+def condition_metrics(
+    env: str, arm: str, rows: Sequence[EpisodeRow], step_budget: int | None = None
+) -> ConditionMetrics:
     n = len(rows)
     wins = sum(r.success for r in rows)
     lo, hi = wilson_interval(wins, n)
@@ -69,6 +75,10 @@ def condition_metrics(env: str, arm: str, rows: Sequence[EpisodeRow]) -> Conditi
         ci_high=hi,
         mean_steps=_mean(r.steps for r in rows),
         mean_steps_success=_mean(steps_ok) if steps_ok else None,
+        mean_steps_budget=_mean(
+            r.steps if r.success or step_budget is None else max(r.steps, step_budget) for r in rows
+        ),
+        step_budget=step_budget,
         prompt_tokens=pt,
         completion_tokens=ct,
         mean_prompt_tokens=pt / n if n else 0.0,
@@ -113,7 +123,8 @@ def group_curve(rows: Sequence[EpisodeRow]) -> list[dict[str, Any]]:
 
 def compare(base: ConditionMetrics, other: ConditionMetrics) -> dict[str, Any]:
     """How a condition compares with the baseline: success points and step reduction."""
-    steps_cut = (base.mean_steps - other.mean_steps) / base.mean_steps if base.mean_steps else None
+    b, o = base.mean_steps_budget, other.mean_steps_budget
+    steps_cut = (b - o) / b if b else None
     return {
         "baseline": base.arm,
         "condition": other.arm,

@@ -37,6 +37,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
     comparisons: list[dict[str, Any]] = []
     curves: dict[str, dict[str, Any]] = {}
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    budgets = {e.key: e.agent_config(config.agent).max_steps for e in config.env} if config else {}
     for env in envs:
         env_rows = [r for r in rows if r.env == env]
         by_arm = {a: [r for r in env_rows if r.arm == a] for a in order}
@@ -44,7 +45,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         for a, rs in by_arm.items():
             if not rs:
                 continue
-            m = condition_metrics(env, a, rs).model_dump()
+            m = condition_metrics(env, a, rs, budgets.get(env)).model_dump()
             if a in arm_cfg:
                 c = arm_cfg[a].condition
                 m["condition"] = c.model_dump(mode="json")
@@ -55,8 +56,8 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         for a in mets:
             base = _baseline(a, mets, arm_cfg)
             if base is not None and base != a:
-                b = condition_metrics(env, base, by_arm[base])
-                o = condition_metrics(env, a, by_arm[a])
+                b = condition_metrics(env, base, by_arm[base], budgets.get(env))
+                o = condition_metrics(env, a, by_arm[a], budgets.get(env))
                 comparisons.append({"env": env, **compare(b, o)})
         if config and config.groups > 1:
             curves[env] = {a: group_curve(rs) for a, rs in by_arm.items() if rs}
@@ -131,6 +132,7 @@ _HEAD = [
     "n",
     "success (95% CI)",
     "mean steps",
+    "steps (fail=budget)",
     "prompt tok/ep",
     "compl. tok/ep",
     "tokens/success",
@@ -153,6 +155,7 @@ def _cells(m: dict[str, Any]) -> list[str]:
         f"{100 * m['success_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}] "
         f"({m['successes']}/{m['n']})",
         f"{m['mean_steps']:.1f}",
+        f"{m['mean_steps_budget']:.1f}",
         f"{m['mean_prompt_tokens']:.0f}",
         f"{m['mean_completion_tokens']:.0f}",
         "-" if tps is None else f"{tps:.0f}",
@@ -183,7 +186,7 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             out.append(
                 (
                     f"{env}: against no memory",
-                    ["condition", "baseline", "success (points)", "mean steps cut"],
+                    ["condition", "baseline", "success (points)", "steps cut (fail=budget)"],
                     [
                         [
                             c["condition"],
@@ -292,7 +295,9 @@ def _notes(s: dict[str, Any]) -> list[str]:
         f"{t['eval_episodes']} evaluation and {t['collect_episodes']} training episodes; "
         f"{t['episode_wall_s']:.0f} s of episode time in total.",
         "Success intervals are 95% Wilson score intervals. Tokens/success = all prompt and "
-        "completion tokens of a condition divided by its successes.",
+        "completion tokens of a condition divided by its successes. 'steps (fail=budget)' "
+        "counts a failed episode as the whole step budget (so stopping early is not "
+        "efficiency); step cuts against the baseline use it.",
     ]
     if s["errors"]:
         notes.append(
@@ -359,7 +364,8 @@ def write_report(
 
 
 # The terminal table keeps the columns that decide the question; the files have all.
-_COMPACT = ["condition", "n", "success (95% CI)", "mean steps", "tokens/success", "s/ep"]
+_COMPACT = ["condition", "n", "success (95% CI)", "mean steps", "steps (fail=budget)",
+            "tokens/success", "s/ep"]
 
 
 def print_summary(s: dict[str, Any], console: Console | None = None) -> None:

@@ -54,9 +54,8 @@ CREATE TABLE IF NOT EXISTS updates (
     report TEXT NOT NULL, wall_s REAL NOT NULL, done_at TEXT NOT NULL,
     PRIMARY KEY (env, arm, grp)
 );
-CREATE TABLE IF NOT EXISTS errors (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    what TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS errors (      -- the latest error of each unit not yet done
+    what TEXT PRIMARY KEY, message TEXT NOT NULL, at TEXT NOT NULL
 );
 """
 
@@ -310,11 +309,17 @@ class RunDB:
     def add_error(self, what: str, message: str) -> None:
         with self._db:
             self._db.execute(
-                "INSERT INTO errors (what, message, at) VALUES (?,?,?)", (what, message, _now())
+                "INSERT OR REPLACE INTO errors (what, message, at) VALUES (?,?,?)",
+                (what, message, _now()),
             )
 
+    def clear_error(self, what: str) -> None:
+        """A unit that failed before and has now succeeded."""
+        with self._db:
+            self._db.execute("DELETE FROM errors WHERE what = ?", (what,))
+
     def errors(self) -> list[dict[str, Any]]:
-        cur = self._db.execute("SELECT what, message, at FROM errors ORDER BY id")
+        cur = self._db.execute("SELECT what, message, at FROM errors ORDER BY at, what")
         return [{"what": r[0], "message": r[1], "at": r[2]} for r in cur.fetchall()]
 
 

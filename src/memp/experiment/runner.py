@@ -89,6 +89,7 @@ class Runner:
         self.show_progress = progress
         self.arms = config.arms()
         self._executor: ExecutorProtocol | None = None
+        self._no_memory: set[str] = set()  # memories that could not be built
 
     # -- paths ------------------------------------------------------------------
     def memory_path(self, env: EnvConfig, arm: Arm) -> str:
@@ -186,6 +187,7 @@ class Runner:
             bar = bars.get(_bar_key(res.task))
             if res.ok:
                 note = on_ok(res)
+                db.clear_error(res.key)
                 if bar is not None:
                     prog.update(bar, advance=1, note=note or "")
             else:
@@ -280,11 +282,17 @@ class Runner:
                     if t.success
                 ]
                 if not trajs:
-                    raise InvalidInput(
-                        f"no successful training trajectories from {c.source!r} on {env.key} "
-                        f"to build memory from (condition {arm.label!r}); check the training "
-                        "split, train_episodes and the source"
+                    # A source that never won (a weak model) must not sink the whole study:
+                    # its conditions are skipped and the report says why.
+                    msg = (
+                        f"no successful training trajectories from {c.source!r} on {env.key}; "
+                        f"conditions using that memory are skipped (check train_episodes and "
+                        "the source)"
                     )
+                    db.add_error(f"build/{env.key}/{c.source}/{c.memory_kind}", msg)
+                    self.console.print(f"[yellow]{msg}[/yellow]")
+                    self._no_memory.add(path)
+                    continue
                 tasks.append(
                     BuildTask(
                         env=env,
@@ -294,6 +302,7 @@ class Runner:
                         embedder=self.config.embedder,
                         path=path,
                         trajectories=tuple(t.model_dump_json() for t in trajs),
+                        distill=self.config.distill,
                     )
                 )
         bars: dict[str, TaskID] = {}
@@ -340,7 +349,14 @@ class Runner:
         wins_by_arm: dict[str, int] = defaultdict(int)
         for r in db.episodes(phase="eval"):
             wins_by_arm[r.arm] += int(r.success)
-        blocked: set[tuple[str, str]] = set()  # (env, arm) whose update chain is broken
+        blocked: set[tuple[str, str]] = {  # (env, arm) not to run: update chain broken, no memory
+            (env.key, arm.label)
+            for env in cfg.env
+            for arm in self.arms
+            if arm.condition.memory != "none"
+            and arm.condition.start == "train"
+            and self.memory_path(env, arm) in self._no_memory
+        }
 
         for g in range(cfg.groups):
             tasks: list[Task] = []
@@ -470,6 +486,7 @@ class Runner:
                     report={"report": res.value, **res.extra},
                     wall_s=res.wall_s,
                 )
+                db.clear_error(res.key)
             else:
                 db.add_error(res.key, res.error or "")
                 blocked.add((t.env.key, t.arm))

@@ -57,6 +57,7 @@ class BuildTask:
     embedder: str
     path: str
     trajectories: tuple[str, ...]  # Trajectory JSON
+    distill: bool = True
 
     @property
     def key(self) -> str:
@@ -274,12 +275,16 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         trajs = [Trajectory.model_validate_json(b) for b in task.trajectories]
         mem = Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
         try:
+            env = ctx.env(task.env, task.env.train_split)
             if task.build == "skills":
                 from memp.execute import build_skill_memory
 
-                env = ctx.env(task.env, task.env.train_split)
-                n = len(build_skill_memory(mem, trajs, env.semantics, env=env))
+                n = len(build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill))
             else:
+                if task.distill:
+                    from memp.distill import distill
+
+                    trajs = [distill(t, env.semantics, env=env) for t in trajs]
                 n = 0
                 for traj in trajs:
                     mem.add(traj, strategy=task.build)
@@ -298,10 +303,24 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         needs_llm = c.mode == "prompt" or c.use_llm or c.retrieve == "avefact"
         llm = ctx.llm(task.model) if needs_llm else None
         memory = None
+        own = False
         if task.memory_path is not None:
-            memory = ctx.memory(task.memory_path, llm, task.embedder)
+            if c.retrieve == "random":
+                # Random retrieval draws from the episode's seed: reproducible, and not the
+                # same draw for every task.
+                from memp.memory import Memory
+
+                memory = Memory(task.memory_path, llm=llm, embedder=ctx.embedder(task.embedder),
+                                seed=task.seed)
+                own = True
+            else:
+                memory = ctx.memory(task.memory_path, llm, task.embedder)
         policy = make_policy(mode=c.mode, llm=llm, memory=memory, condition=c, agent=task.agent)
-        traj = policy.run(env, task.episode)
+        try:
+            traj = policy.run(env, task.episode)
+        finally:
+            if own and memory is not None:
+                memory.close()
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
         traj.metadata["condition"] = task.arm
