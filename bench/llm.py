@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2, help="episodes per setting")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=150)  # the table is wide; also when printed to a file
     t0 = time.perf_counter()
     llm = make_llm(args.llm, cache=False)
     if not isinstance(llm, LocalLLM):

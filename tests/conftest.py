@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Real-model tests must exercise the model, not answers cached by an earlier run:
+    # every test session gets a fresh completion cache.
+    if "MEMP_LLM_CACHE" not in os.environ:
+        cache_dir = tempfile.mkdtemp(prefix="memp-test-cache-")
+        os.environ["MEMP_LLM_CACHE"] = os.path.join(cache_dir, "completions.sqlite")
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memp.template import align, fill, mask, match_key, normalize, slots_of
+from memp.template import align, fill, mask, match_key, normalize, rank_keys, slots_of
 
 KEYS = [
     "put a hot {object} in {target}",
@@ -55,3 +55,15 @@ def test_match_key_approximate_is_opt_in_and_weighs_rare_words() -> None:
     assert m is not None and not m.exact
     assert m.key.startswith("cool some")
     assert m.binding == {"object": "apple", "target": "fridge"}
+
+
+def test_rank_keys_weighs_the_words_that_tell_task_types_apart() -> None:
+    keys = [
+        *KEYS,
+        "clean some {object} and put it in {target}",
+        "cool some {object} and put it in {target}",
+    ]
+    ranked = rank_keys("put a clean egg in sidetable", keys, known_entities=["egg", "sidetable"])
+    # "clean" is rare among templates, so covering it outweighs sharing "put a ... in"
+    assert ranked[0][1] == "clean some {object} and put it in {target}"
+    assert all(len(slots_of(k)) == 2 for _, k in ranked)

@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from memp.errors import InvalidInput
-from memp.template import KeyMatch, align, fill, mask, match_key, normalize, slots_of
+from memp.template import (
+    KeyMatch,
+    align,
+    fill,
+    mask,
+    match_key,
+    normalize,
+    rank_keys,
+    slots_of,
+)
 from memp.types import Procedure, Step, Trajectory
 
 if TYPE_CHECKING:
@@ -32,7 +41,6 @@ if TYPE_CHECKING:
     from memp.llm.base import LLM, Message
 
 PROGRAM_VERSION = 1
-_PLACEHOLDER = re.compile(r"\{[^}]*\}|<[^>]*>")
 _TOKEN = re.compile(r"\{[^}]*\}|<[^>]*>|[a-z0-9]+")
 
 
@@ -233,8 +241,9 @@ class Priors:
 
     def score(self, etype: str, ptype: str) -> float:
         """How promising a place type is for an entity type (higher is better)."""
-        base_total = sum(self.visits.values())
-        base = (self.visits.get(ptype, 0) + 1) / (base_total + 1)
+        # where things in general were found (not where the expert happened to walk)
+        held = sum(d.get(ptype, 0) for d in self.found.values())
+        base = (held + 1) / (sum(sum(d.values()) for d in self.found.values()) + 1)
         dists = [(etype, 1.0)] if etype in self.found else self._neighbours(etype)
         p = wsum = 0.0
         for t, w in dists:
@@ -642,27 +651,27 @@ class SkillAgent:
         """No stored template aligns: ask the LLM whether one means the same task."""
         assert self.llm is not None
         masked, binding = mask(task, known)
-        keys = sorted(
-            {p.task_key for p in procs if p.task_key and len(slots_of(p.task_key)) == len(binding)}
-        )
+        # the closest few by wording, closest first: a short list the model can judge
+        ranked = rank_keys(task, [p.task_key for p in procs if p.task_key], known_entities=known)
+        keys = [k for _, k in ranked[:3]]
         if not keys or not binding:
             return None, {}
-        none = "none of these"
-        msgs: list[Message] = [
-            {
-                "role": "system",
-                "content": "Answer with the task template that asks for the same thing.",
-            },
-            {
-                "role": "user",
-                "content": f"Task: {masked}\nTemplates:\n" + "\n".join(keys) + f"\n{none}",
-            },
-        ]
-        c = self.llm.complete(msgs, max_tokens=24, choices=[*keys, none])
-        used = {"prompt": c.prompt_tokens, "completion": c.completion_tokens}
-        if c.text not in keys or set(slots_of(c.text)) != set(binding):
-            return None, used
-        return KeyMatch(c.text, binding, 0.0, False), used
+        used = {"prompt": 0, "completion": 0}
+        for key in keys[:2]:
+            msgs: list[Message] = [
+                {"role": "system", "content": "Answer yes or no."},
+                {
+                    "role": "user",
+                    "content": f"Task A: {masked}\nTask B: {key}\n"
+                    "Do A and B ask for the same thing (same steps, only worded differently)?",
+                },
+            ]
+            c = self.llm.complete(msgs, max_tokens=3, choices=["yes", "no"])
+            used["prompt"] += c.prompt_tokens
+            used["completion"] += c.completion_tokens
+            if c.text.strip().lower() == "yes" and set(slots_of(key)) == set(binding):
+                return KeyMatch(key, binding, 0.0, False), used
+        return None, used
 
     def _llm_bind(self, task: str, key: str) -> tuple[dict[str, str] | None, dict[str, int]]:
         """Ask the LLM which words of the task fill each slot (answers limited to task phrases)."""

@@ -125,8 +125,8 @@ def match_key(
     keys: Sequence[str],
     *,
     known_entities: Iterable[str] = (),
-    approximate: bool = True,
-    min_score: float = 0.75,
+    approximate: bool = False,
+    min_score: float = 0.85,
 ) -> KeyMatch | None:
     """The stored template that fits ``task`` best.
 
@@ -149,22 +149,8 @@ def match_key(
             best, best_rank = KeyMatch(key, binding, 1.0, True), rank
     if best is not None or not approximate:
         return best
-    task_key, task_binding = mask(task, known)
-    words_of = {k: set(_WORD.findall(_SLOT.sub(" ", k))) for k in dict.fromkeys(keys)}
-    if not words_of:
-        return None
-    df = Counter(w for ws in words_of.values() for w in ws)
-    n = len(words_of)
-    task_words = set(_WORD.findall(_SLOT.sub(" ", task_key)))
-    scored: list[tuple[float, str]] = []
-    for key, ws in words_of.items():
-        if len(slots_of(key)) != len(task_binding):
-            continue
-        idf = {w: math.log(1 + n / df[w]) for w in ws | task_words if df.get(w)}
-        union = sum(idf.get(w, math.log(1 + n)) for w in ws | task_words)
-        inter = sum(idf[w] for w in ws & task_words)
-        if union:
-            scored.append((inter / union, key))
+    task_binding = mask(task, known)[1]
+    scored = rank_keys(task, keys, known_entities=known)
     if not scored:
         return None
     score, key = max(scored)
@@ -173,3 +159,35 @@ def match_key(
     # slots are named by order of appearance, so the task's own masking lines up
     binding = task_binding if set(task_binding) == set(slots_of(key)) else None
     return KeyMatch(key, binding, score, False)
+
+
+def rank_keys(
+    task: str, keys: Sequence[str], *, known_entities: Iterable[str] = ()
+) -> list[tuple[float, str]]:
+    """Templates with as many slots as ``task`` has known entities, most similar first.
+
+    The score mostly measures how much of the task's wording a template covers, each
+    word weighted by how rare it is among the templates (a missing "clean" costs more
+    than a missing "a"); word-set overlap breaks near-ties.
+    """
+    known = {normalize(e) for e in known_entities}
+    task_key, task_binding = mask(task, known)
+    words_of = {k: set(_WORD.findall(_SLOT.sub(" ", k))) for k in dict.fromkeys(keys)}
+    if not words_of:
+        return []
+    df = Counter(w for ws in words_of.values() for w in ws)
+    n = len(words_of)
+
+    def idf(w: str) -> float:
+        return math.log(1 + n / df[w]) if df.get(w) else math.log(1 + n)
+
+    task_words = set(_WORD.findall(_SLOT.sub(" ", task_key)))
+    total = sum(idf(w) for w in task_words) or 1.0
+    scored: list[tuple[float, str]] = []
+    for key, ws in words_of.items():
+        if len(slots_of(key)) != len(task_binding):
+            continue
+        inter = sum(idf(w) for w in ws & task_words)
+        union = sum(idf(w) for w in ws | task_words) or 1.0
+        scored.append((0.7 * inter / total + 0.3 * inter / union, key))
+    return sorted(scored, reverse=True)
