@@ -20,6 +20,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from memp.errors import InvalidInput
@@ -154,8 +155,33 @@ def _matches(concrete_abs: str, step_abs: str) -> bool:
         return True
     if "<*>" not in step_abs:
         return False
-    rx = re.escape(step_abs).replace(re.escape("<*>"), "<[^>]*>")
+    # a wildcard stands for any typed instance or, where the environment names
+    # things it does not list as seen, any words
+    rx = re.escape(step_abs).replace(re.escape("<*>"), r"(?:<[^>]*>|[^{}<>]+?)")
     return re.fullmatch(rx, concrete_abs) is not None
+
+
+_PIECE = re.compile(r"\{[^}]*\}|<[^>]*>|\S+")
+
+
+def _generalize(actions: Sequence[str]) -> str:
+    """One action template for the same step across trajectories: differing pieces become <*>."""
+    base = _PIECE.findall(actions[0])
+    for other in actions[1:]:
+        pieces = _PIECE.findall(other)
+        out: list[str] = []
+        for tag, i1, i2, _, _ in SequenceMatcher(None, base, pieces, autojunk=False).get_opcodes():
+            if tag == "equal":
+                out.extend(base[i1:i2])
+            elif not out or out[-1] != "<*>":
+                out.append("<*>")
+        base = out
+    return " ".join(base)
+
+
+def _verb(action: str) -> str:
+    pieces = _PIECE.findall(action)
+    return pieces[0] if pieces else ""
 
 
 def _slots_in(text: str) -> set[str]:
@@ -394,10 +420,10 @@ def compile_program(
         _mark_distinct(steps)
         per.append((_with_finds(steps) if generalize else steps, reveal))
     key = key or Counter(keys).most_common(1)[0][0]
-    # the most common step skeleton wins; places that differ among its members
-    # become searches, constant types that differ become wildcards
+    # the most common step skeleton (ops and verbs) wins; places that differ among
+    # its members become searches, arguments that differ become wildcards
     skel = [
-        tuple((s["op"], _wild(s.get("action", "")), s.get("what")) for s in steps)
+        tuple((s["op"], _verb(s.get("action", "")), s.get("what")) for s in steps)
         for steps, _ in per
     ]
     counts = Counter(skel)
@@ -408,9 +434,9 @@ def compile_program(
         column = [m[pos] for m in members]
         st = {k: v for k, v in column[0].items() if k != "inst"}
         if st["op"] == "act":
-            actions = {c["action"] for c in column}
+            actions = list(dict.fromkeys(c["action"] for c in column))
             if len(actions) > 1:
-                st["action"] = _wild(st["action"])
+                st["action"] = _generalize(actions)
             ats = {c.get("at") for c in column}
             if len(ats) > 1:
                 st["at"] = "*"
