@@ -7,7 +7,6 @@ that split's official seed range (1,000 per split); the expert is the gold path.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from memp.envs import require
@@ -143,9 +142,11 @@ class TWXEnv:
     def close(self) -> None:
         sim, self._sim = getattr(self, "_sim", None), None
         if sim is not None:
-            # The JVM may already be gone at interpreter exit.
-            with contextlib.suppress(Exception):
+            # The JVM (and module globals) may already be gone at interpreter exit.
+            try:  # noqa: SIM105 - contextlib may be torn down at interpreter exit
                 sim.close()
+            except Exception:
+                pass
 
     def __del__(self) -> None:
         self.close()

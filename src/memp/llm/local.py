@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from functools import lru_cache
@@ -106,6 +107,9 @@ class LocalLLM(LLMBackend):
             )
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        # Free the model before interpreter teardown; llama.cpp's own finaliser fails
+        # noisily once module globals are gone.
+        atexit.register(self._llm.close)
         self.n_ctx = self._llm.n_ctx()
         meta = self._llm.metadata or {}
         template = meta.get("tokenizer.chat_template") or _CHATML
