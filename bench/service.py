@@ -18,20 +18,16 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from memp.server.http import free_port
+from memp.server.http import serving
 from memp.store import open_store
 from memp.store.keys import keys_for
 from memp.types import Step, Trajectory
@@ -51,47 +47,6 @@ def episode(rng: random.Random) -> dict:
     return Trajectory(task=t, environment="alfworld", success=True, steps=steps).model_dump(
         mode="json"
     )
-
-
-@contextmanager
-def serve(db: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memp",
-            "serve",
-            "--db",
-            db,
-            "--port",
-            str(port),
-            "--embedder",
-            "hash",
-            "--llm",
-            "none",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"memp serve did not start: {proc.stderr.read().decode()[-2000:]}"
-                )  # type: ignore[union-attr]
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def load(
@@ -136,7 +91,7 @@ def run_backend(
     _, token = keys.create("bench")
     keys.close()
     store.close()
-    with serve(db) as url:
+    with serving(db) as url:
         rng = random.Random(0)
         seed_bar = progress.add_task(f"{label}: seed", total=args.seed)
         with httpx.Client(

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from memp.errors import InvalidInput, MissingData, check_choice
 from memp.llm.base import LLM, Message
+from memp.tokens import STOPWORDS
 from memp.types import Procedure, Trajectory
 
 BUILD_STRATEGIES = ("trajectory", "script", "proceduralization")
@@ -136,66 +137,6 @@ def adjust_script(llm: LLM, procedure: Procedure, failed: Trajectory) -> str | N
     return number(steps) if steps else None
 
 
-_STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "with",
-        "into",
-        "onto",
-        "by",
-        "is",
-        "are",
-        "be",
-        "it",
-        "its",
-        "this",
-        "that",
-        "then",
-        "there",
-        "these",
-        "those",
-        "your",
-        "you",
-        "my",
-        "me",
-        "i",
-        "we",
-        "some",
-        "any",
-        "all",
-        "each",
-        "every",
-        "first",
-        "then",
-        "next",
-        "please",
-        "task",
-        "find",
-        "put",
-        "place",
-        "get",
-        "take",
-        "make",
-        "use",
-        "using",
-        "go",
-        "your",
-        "after",
-        "before",
-        "while",
-    ]
-)
 _WORD = re.compile(r"[a-z][a-z0-9'-]*|[0-9]+")
 
 
@@ -203,7 +144,7 @@ def keywords(text: str, *, limit: int = 6) -> list[str]:
     """Content words of a task, in order (the LLM-free fact extractor)."""
     out: list[str] = []
     for w in _WORD.findall(text.lower()):
-        if w not in _STOP and len(w) > 1 and w not in out:
+        if w not in STOPWORDS and len(w) > 1 and w not in out:
             out.append(w)
     return out[:limit]
 

@@ -25,7 +25,7 @@ from rank_bm25 import BM25Plus
 
 from memp.embed.base import Embedder
 from memp.store.base import MemoryStore
-from memp.tokens import count_tokens
+from memp.tokens import STOPWORDS, count_tokens
 from memp.types import Procedure, ProcedureStatus, RetrievalHit
 
 RETRIEVE_STRATEGIES = ("random", "query", "avefact", "hybrid")
@@ -120,26 +120,10 @@ def avefact_candidates(
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_BM25_STOP = {
-    "a",
-    "an",
-    "the",
-    "and",
-    "or",
-    "of",
-    "to",
-    "in",
-    "on",
-    "at",
-    "for",
-    "with",
-    "it",
-    "is",
-}
 
 
 def bm25_tokens(text: str) -> list[str]:
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _BM25_STOP]
+    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
 def bm25_text(p: Procedure) -> str:

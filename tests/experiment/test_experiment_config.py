@@ -89,3 +89,33 @@ def test_condition_metrics_and_comparison() -> None:
     assert mem.mean_steps_success == 10 and mem.mean_wall_s == 2.0
     c = compare(base, mem)
     assert c["success_points"] == 50.0 and c["steps_reduction"] == round((27.5 - 15) / 27.5, 4)
+
+
+def test_per_condition_skill_switches_are_checked_and_reach_the_policy() -> None:
+    from memp.embed.hashing import HashEmbedder
+    from memp.experiment.policies import make_policy
+    from memp.memory import Memory
+
+    arm = {"name": "no-priors", "memory": "trajectory", "mode": "executable", "skill": {"priors": False}}
+    cfg = parse_config({**BASE, "conditions": [{"name": "none"}, arm]})
+    cond = cfg.conditions[1]
+    mem = Memory(":memory:", embedder=HashEmbedder())
+    policy = make_policy(mode="executable", llm=None, memory=mem, condition=cond, agent=cfg.agent)
+    assert policy.config.priors is False and policy.config.rank is True
+    with pytest.raises(InvalidInput, match=r"unknown skill option.*prior"):
+        parse_config({**BASE, "conditions": [{**arm, "skill": {"prior": False}}]})
+
+
+def test_train_and_eval_options_apply_to_their_side_only() -> None:
+    env = {
+        **BASE["env"],
+        "train_split": "train",
+        "eval_split": "dev",
+        "options": {"a": 1},
+        "train_options": {"b": 2},
+        "eval_options": {"a": 3},
+    }
+    cfg = parse_config({**BASE, "env": env})
+    (e,) = cfg.env
+    assert e.options_for("train") == {"a": 1, "b": 2}
+    assert e.options_for("dev") == {"a": 3}

@@ -4,16 +4,13 @@ no write is lost or duplicated, and the usage counters add up exactly."""
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from memp.server.http import free_port
+from memp.server.http import serving
 from memp.store import open_store
 from memp.store.keys import keys_for
 from memp.types import Step, Trajectory
@@ -21,40 +18,6 @@ from memp.types import Step, Trajectory
 CLIENTS = 16
 OPS = 500
 SEEDS = 4
-
-
-def start_server(db: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memp",
-            "serve",
-            "--db",
-            db,
-            "--port",
-            str(port),
-            "--embedder",
-            "hash",
-            "--llm",
-            "none",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"memp serve did not start: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
 
 
 def episode(task: str) -> dict:
@@ -119,8 +82,7 @@ def test_no_lost_or_duplicated_writes(backend, tmp_path, request):
     tokens = {ns: keys.create(ns)[1] for ns in ("a", "b")}
     keys.close()
     store.close()
-    proc, url = start_server(db)
-    try:
+    with serving(db) as url:
         seeds: dict[str, list[str]] = {}
         for ns, token in tokens.items():
             h = {"authorization": f"Bearer {token}"}
@@ -137,9 +99,6 @@ def test_no_lost_or_duplicated_writes(backend, tmp_path, request):
             results = list(
                 pool.map(lambda p: (p[0], client_run(url, tokens[p[0]], seeds[p[0]], p[1])), plan)
             )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
     store = open_store(db)
     try:

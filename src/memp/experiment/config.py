@@ -38,6 +38,10 @@ class EnvConfig(_Config):
     train_episodes: int | list[int] = 20
     eval_episodes: int | list[int] = 12
     options: dict[str, Any] = Field(default_factory=dict)
+    # Extra options for one side only, e.g. train_options = { task_types = "..." } to
+    # hold out task types that memory has no procedure for.
+    train_options: dict[str, Any] = Field(default_factory=dict)
+    eval_options: dict[str, Any] = Field(default_factory=dict)
     # Label used in reports and the run database; defaults to the name.
     label: str | None = None
     # Per-environment step budget (overrides agent.max_steps; tasks differ in length).
@@ -51,6 +55,12 @@ class EnvConfig(_Config):
         if self.max_steps is None:
             return agent
         return agent.model_copy(update={"max_steps": self.max_steps})
+
+    def options_for(self, split: str) -> dict[str, Any]:
+        side = self.train_options if split == self.train_split else {}
+        if split == self.eval_split:
+            side = {**side, **self.eval_options}
+        return {**self.options, **side}
 
     def train_indices(self) -> list[int]:
         return _indices(self.train_episodes)
@@ -93,6 +103,9 @@ class ConditionConfig(_Config):
     # Executable mode only: let the LLM take over where the skill does not reach.
     # false is the no-LLM ablation.
     use_llm: bool = True
+    # Executable mode only: ExecConfig switches for this arm (over [agent.skill]), so
+    # each mechanism can be ablated as its own condition, e.g. { priors = false }.
+    skill: dict[str, Any] = Field(default_factory=dict)
     # Update strategy applied after each group of eval episodes ("none": memory frozen).
     update: Literal["none", "vanilla", "validation", "adjustment", "erasure", "merge"] = "none"
     update_options: dict[str, Any] = Field(default_factory=dict)
@@ -120,6 +133,18 @@ class ConditionConfig(_Config):
                 f"condition {self.name!r}: memory='none' with update={self.update!r} needs "
                 "start='empty' (memory grows from the agent's own episodes)"
             )
+        if self.skill:
+            import dataclasses
+
+            from memp.execute import ExecConfig
+
+            valid = {f.name for f in dataclasses.fields(ExecConfig)}
+            unknown = sorted(set(self.skill) - valid)
+            if unknown:
+                raise ValueError(
+                    f"condition {self.name!r}: unknown skill option(s) {', '.join(unknown)}; "
+                    f"valid: {', '.join(sorted(valid))}"
+                )
         if self.mode == "executable" and self.memory == "script":
             raise ValueError(
                 f"condition {self.name!r}: executable procedures are compiled from trajectories; "

@@ -56,7 +56,11 @@ def make_policy(
             )
         from memp.execute import ExecConfig, SkillAgent
 
-        opts = {"max_steps": agent.max_steps, **agent.skill}
+        opts = {
+            "max_steps": agent.max_steps,
+            **agent.skill,
+            **(condition.skill if condition is not None else {}),
+        }
         use_llm = condition.use_llm if condition is not None else True
         cfg = ExecConfig(**opts) if use_llm else ExecConfig.no_llm(**opts)
         fallback = None

@@ -184,11 +184,12 @@ class WorkerContext:
         return self._embedders[spec]
 
     def env(self, cfg: EnvConfig, split: str) -> Any:
-        key = f"{cfg.name}|{split}|{sorted(cfg.options.items())!r}"
+        options = cfg.options_for(split)
+        key = f"{cfg.name}|{split}|{sorted(options.items())!r}"
         if key not in self._envs:
             from memp.envs import make_env
 
-            self._envs[key] = make_env(cfg.name, split=split, **cfg.options)
+            self._envs[key] = make_env(cfg.name, split=split, **options)
         return self._envs[key]
 
     def memory(self, path: str, llm: LLM | None, embedder: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -666,3 +666,41 @@ def app_from_env() -> FastAPI:
         embedder=os.environ.get("MEMP_EMBEDDER"),
         llm=os.environ.get("MEMP_LLM") or None,
     )
+
+
+@contextmanager
+def serving(
+    db: str, *, embedder: str = "hash", llm: str = "none", args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Run ``memp serve`` in a subprocess until it answers /healthz; yields its base URL.
+
+    A separate process, so load generated in this one measures the server honestly.
+    """
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "memp", "serve", "--db", db, "--port", str(port)]
+    cmd += ["--embedder", embedder, "--llm", llm, *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise StoreError(f"memp serve did not start: {err}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
