@@ -135,3 +135,16 @@ def test_noops_can_be_left_out_of_the_choices(twc) -> None:
     ReActAgent(llm, max_steps=1, exclude_noops=True).run(twc, 0)
     offered = llm.offered[0]
     assert offered and not any(a.startswith(("look", "examine", "inventory")) for a in offered)
+
+
+def test_the_starting_observation_stays_in_every_prompt(twc) -> None:
+    first, _ = twc.reset(episode=0)
+    llm = RecordingLLM(["inventory", "look around", "inventory"])
+    traj = ReActAgent(llm, use_choices=False, max_steps=3).run(twc, 0)
+    assert len(llm.calls) == 3
+    for call, seen in zip(llm.calls, [[], traj.steps[:1], traj.steps[:2]], strict=True):
+        prompt = call[-1]["content"]
+        assert prompt.startswith(f"Task: {traj.task}\nObservation: {first.strip()}")
+        # Each later observation appears once, after its action.
+        for s in seen:
+            assert f"Action: {s.action}\nObservation: {s.observation.strip()}" in prompt

@@ -329,6 +329,7 @@ class ReActAgent:
     # -- episode ------------------------------------------------------------------
     def run(self, env: Env, episode: int) -> Trajectory:
         obs, info = env.reset(episode=episode)
+        first_obs = obs  # the starting view (e.g. the room's receptacles) stays in every prompt
         task = info.get("task") or env.task
         hits = self.retrieve(env, task)
         guidelines = self.memory.render(hits) if (self.memory is not None and hits) else ""
@@ -345,7 +346,7 @@ class ReActAgent:
         for _ in range(self.max_steps):
             messages: list[Message] = [
                 {"role": "system", "content": system},
-                {"role": "user", "content": self.user_message(task, obs, steps, admissible)},
+                {"role": "user", "content": self.user_message(task, first_obs, steps, admissible)},
             ]
             choices = None
             if self.use_choices and admissible:
@@ -383,7 +384,7 @@ class ReActAgent:
                     info={"raw": comp.text, "mapped": how, "valid": valid, "cached": comp.cached},
                 )
             )
-            obs, admissible = next_obs, info.get("admissible")
+            admissible = info.get("admissible")
             won = bool(info.get("won", False))
             if terminated or truncated:
                 stopped = "won" if won else ("truncated" if truncated else "lost")
@@ -406,6 +407,7 @@ class ReActAgent:
             metadata={
                 "episode": episode,
                 "env": env.name,
+                "label": getattr(env, "label", env.name),
                 "split": getattr(env, "split", None),
                 "family": getattr(env, "family", "generic"),
                 "policy": "react",

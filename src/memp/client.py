@@ -186,6 +186,12 @@ class Client:
         }
         return UpdateReport.model_validate(self._call("POST", "/v1/update", json=body))
 
+    def merge_duplicates(self, threshold: float = 0.95) -> Any:
+        from memp.update import UpdateReport
+
+        data = self._call("POST", "/v1/merge", json={"threshold": threshold})
+        return UpdateReport.model_validate(data)
+
     def report(self, procedure_ids: Sequence[str], *, success: bool) -> None:
         ids = list(procedure_ids)
         if ids:

@@ -754,6 +754,7 @@ class SkillAgent:
         traj = Trajectory(task=task, environment=env.name, model=getattr(self.llm, "name", None))
         traj.metadata.update(
             episode=episode,
+            label=getattr(env, "label", env.name),
             split=getattr(env, "split", None),
             policy="skill",
             retrieved=used_ids,

@@ -292,8 +292,26 @@ class Memory:
             offset=offset,
         )
 
+    def count(
+        self,
+        *,
+        environment: str | None = None,
+        status: ProcedureStatus | None = ProcedureStatus.ACTIVE,
+    ) -> int:
+        return self.store.count(namespace=self.namespace, environment=environment, status=status)
+
     def history(self, procedure_id: str) -> list[Procedure]:
         return self.store.history(procedure_id, namespace=self.namespace)
+
+    def get_trajectory(self, trajectory_id: str) -> Trajectory:
+        return self.store.get_trajectory(trajectory_id, namespace=self.namespace)
+
+    def list_trajectories(
+        self, *, environment: str | None = None, limit: int | None = None
+    ) -> list[Trajectory]:
+        return self.store.list_trajectories(
+            namespace=self.namespace, environment=environment, limit=limit
+        )
 
     def retire(self, procedure_id: str) -> Procedure:
         return self.store.set_status(

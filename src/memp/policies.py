@@ -65,6 +65,7 @@ class ExpertPolicy:
             metadata={
                 "episode": episode,
                 "env": env.name,
+                "label": getattr(env, "label", env.name),
                 "split": getattr(env, "split", None),
                 "family": getattr(env, "family", "generic"),
                 "policy": "expert",

@@ -54,6 +54,23 @@ def test_expert_episode_wins_through_the_adapter(games):
     env.close()
 
 
+@pytest.mark.timeout(300)
+def test_agent_with_the_local_model_takes_valid_actions(games, local_llm):
+    from memp.agent import ReActAgent
+
+    env = make(games)
+    first, _ = env.reset(episode=0)
+    traj = ReActAgent(local_llm, max_steps=3).run(env, 0)
+    assert 1 <= len(traj.steps) <= 3
+    for step in traj.steps:
+        assert step.info["valid"], step.info
+        assert step.actor == "llm" and step.prompt_tokens > 0 and step.completion_tokens > 0
+    assert traj.environment == "alfworld" and traj.metadata["family"] == "household"
+    assert traj.metadata["label"] == "ALFWorld-like"  # generated games say so in every record
+    assert traj.task in first
+    env.close()
+
+
 @pytest.mark.timeout(120)
 def test_reset_plays_the_same_game_every_time(games):
     env = make(games)

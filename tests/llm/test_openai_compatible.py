@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -28,6 +29,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def embedding_server_url(tmp_path_factory):
+    yield from _serve(tmp_path_factory, "--embedding", "True")
+
+
+def _serve(tmp_path_factory, *extra: str):
     model = ensure_model(FAST_MODEL, progress=False)
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     log = log_path.open("wb")
@@ -37,7 +47,7 @@ def server_url(tmp_path_factory):
             sys.executable, "-m", "llama_cpp.server", "--model", str(model),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
             "--n_threads", str(os.cpu_count() or 1), "--model_alias", "qwen-0.5b",
-            "--verbose", "False",
+            "--verbose", "False", *extra,
         ],
         # A file, not a pipe: an unread pipe fills up and blocks the server.
         stdout=subprocess.DEVNULL,
@@ -126,3 +136,18 @@ def test_doctor_checks_a_real_endpoint_and_reports_a_dead_one(server_url, tmp_pa
     bad = runner.invoke(app, ["doctor", "--llm", f"{dead}#m", "--db", str(tmp_path / "m.db")])
     assert bad.exit_code == 1
     assert "FAIL" in bad.output and "cannot reach" in bad.output
+
+
+def test_embeddings_through_the_sdk(embedding_server_url):
+    from memp.embed import make_embedder
+    from memp.embed.openai import OpenAIEmbedder
+
+    emb = make_embedder(f"{embedding_server_url}#qwen-0.5b", cache=False, batch_size=1)
+    assert isinstance(emb, OpenAIEmbedder)
+    texts = ["put a clean apple in the fridge", "heat some egg in the microwave", ""]
+    vecs = emb.embed(texts)
+    assert vecs.shape == (3, emb.dim) and emb.dim == 896  # Qwen2.5-0.5B's hidden size
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)  # L2-normalised
+    # A chat model's pooled states are no semantic embedding: only the wire path is
+    # checked here (the local embedder's tests check ranking).
+    assert float(emb.embed(texts[:1])[0] @ vecs[0]) > 0.99  # stable across calls

@@ -124,10 +124,31 @@ def test_lifecycle_through_the_client(server, tmp_path):
         with pytest.raises(InvalidInput, match="unknown update option"):
             mem.update([Outcome(trajectory=won)], strategy="validation", build_stratgy="x")
 
+        # two identical procedures are consolidated into one, the other retired
+        twin_a = mem.add(episode("wash a plate", "take plate", "clean plate"), strategy="trajectory")
+        twin_b = mem.add(episode("wash a plate", "take plate", "clean plate"), strategy="trajectory")
+        merged = mem.merge_duplicates(threshold=0.99)
+        assert {twin_a.id, twin_b.id} & set(merged.merged)
+        assert {mem.get(twin_a.id).status, mem.get(twin_b.id).status} == {
+            ProcedureStatus.ACTIVE,
+            ProcedureStatus.RETIRED,
+        }
+
         with pytest.raises(NotFound):
             mem.get("no-such-id")
         with pytest.raises(UnknownOption):
             mem.retrieve("x", strategy="psychic")
+
+
+def test_client_has_the_local_memory_surface():
+    from memp.memory import Memory
+
+    def public(cls):
+        return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))}
+
+    # What only a local, in-process memory has: its store, its models, its file.
+    local_only = {"store", "embedder", "llm_required", "stats", "close"}
+    assert public(Memory) - local_only <= public(Client)
 
 
 def test_add_procedure_and_build_without_storing(http):

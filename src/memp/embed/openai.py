@@ -68,7 +68,17 @@ class OpenAIEmbedder:
         except openai.OpenAIError as e:
             raise explain_openai_error(e, self.base_url, self.model) from e
         rows = sorted(resp.data, key=lambda d: d.index)
-        vecs = np.asarray([r.embedding for r in rows], dtype=np.float32)
+        # A server running a model without a pooling layer (llama.cpp with a chat model)
+        # answers one vector per token: mean-pool them, as a pooled model would.
+        vecs = np.asarray(
+            [
+                np.mean(np.asarray(r.embedding, dtype=np.float32), axis=0)
+                if r.embedding and isinstance(r.embedding[0], list)
+                else r.embedding
+                for r in rows
+            ],
+            dtype=np.float32,
+        )
         if vecs.ndim != 2 or vecs.shape[0] != len(texts):
             raise BackendError(
                 f"{self.base_url} returned {vecs.shape[0]} embeddings for {len(texts)} texts"

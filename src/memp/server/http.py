@@ -95,6 +95,10 @@ class UpdateRequest(_Body):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class MergeRequest(_Body):
+    threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -536,6 +540,11 @@ def create_app(
             )
         result = mem(ns).update(body.outcomes, strategy=body.strategy, **body.options)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+
+    @app.post("/v1/merge", tags=["memory"])
+    def merge(body: MergeRequest, ns: str = Tenant) -> Any:
+        """Consolidate near-duplicate procedures of the namespace (cosine >= threshold)."""
+        return mem(ns).merge_duplicates(body.threshold).model_dump(mode="json")
 
     @app.get("/v1/procedures", tags=["procedures"])
     def list_procedures(
