@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
@@ -151,3 +154,55 @@ def test_embeddings_through_the_sdk(embedding_server_url):
     # A chat model's pooled states are no semantic embedding: only the wire path is
     # checked here (the local embedder's tests check ranking).
     assert float(emb.embed(texts[:1])[0] @ vecs[0]) > 0.99  # stable across calls
+
+
+class _FlakyProxy(ThreadingHTTPServer):
+    """Answers the first requests with the given error codes, then forwards to ``target``."""
+
+    def __init__(self, target: str, codes: list[int]) -> None:
+        self.target, self.codes, self.seen = target.rstrip("/"), list(codes), []
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: _FlakyProxy
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.server.seen.append(self.path)
+        if self.server.codes:
+            code = self.server.codes.pop(0)
+            data, ctype = json.dumps({"error": {"message": f"injected {code}"}}).encode(), "application/json"
+        else:
+            path = self.path.removeprefix("/v1")
+            r = httpx.post(self.server.target + path, content=body, timeout=120,
+                           headers={"content-type": "application/json"})  # fmt: skip
+            code, data, ctype = r.status_code, r.content, r.headers["content-type"]
+        self.send_response(code)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self.send_header("retry-after-ms", "10")  # the SDK's backoff hint: keep the test quick
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_rate_limits_and_server_errors_are_retried(server_url):
+    msgs = [{"role": "user", "content": "Reply with the word yes."}]
+    proxy = _FlakyProxy(server_url, [429, 503])
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        out = OpenAILLM("qwen-0.5b", base_url=proxy.url, max_retries=2).complete(msgs, max_tokens=4)
+        assert out.text and len(proxy.seen) == 3  # two failures, then the real answer
+        proxy.codes = [429, 429]
+        with pytest.raises(BackendError, match=r"rate-limiting \(429\) after all retries"):
+            OpenAILLM("qwen-0.5b", base_url=proxy.url, max_retries=1).complete(msgs, max_tokens=4)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

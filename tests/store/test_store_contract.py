@@ -284,3 +284,31 @@ def test_export_import_round_trip_across_backends(store, tmp_path, postgres_url)
         assert other.import_records(records, replace=True) == 3
     finally:
         other.close()
+
+
+def test_postgres_search_walks_the_hnsw_index(postgres_url):
+    """The real search path uses the HNSW index (counted by PostgreSQL itself)."""
+    import time
+
+    import psycopg
+
+    store = open_store(postgres_url)
+    rng = np.random.default_rng(9)
+    store.add([proc(rng, environment="x") for _ in range(3000)])
+
+    def scans() -> int:
+        with psycopg.connect(postgres_url) as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+                "WHERE indexrelname = 'vectors_hnsw_task' AND schemaname = current_schema()"
+            ).fetchone()
+            return int(row[0])
+
+    before = scans()
+    q = unit(rng)[0]
+    assert len(store.search(q, k=10)) == 10
+    store.close()  # the server flushes a backend's statistics when it goes away
+    deadline = time.monotonic() + 15
+    while scans() == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert scans() > before
