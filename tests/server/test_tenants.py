@@ -46,6 +46,9 @@ def snapshot(svc: Service) -> str:
 
 def test_every_endpoint_is_scoped(world):
     svc, a, b, pid, t, url = world
+    # a twin of a's procedure, so that a merge that crossed namespaces would change a's data
+    twin = t.model_copy(update={"id": t.id + "-twin"}).model_dump(mode="json")
+    assert a.post("/v1/trajectories", json={"trajectory": twin, "build": "trajectory"}).status_code == 201
     before = snapshot(svc)
     covered: set[tuple[str, str]] = set()
 
@@ -87,6 +90,7 @@ def test_every_endpoint_is_scoped(world):
     check(
         "POST", "/v1/build", "/v1/build", 409, json={"trajectory": hijack, "strategy": "trajectory"}
     )
+    assert check("POST", "/v1/merge", "/v1/merge", 200, json={"threshold": 0.5}).json()["merged"] == {}
     assert check("GET", "/v1/whoami", "/v1/whoami", 200).json() == {"namespace": "b"}
 
     assert snapshot(svc) == before  # nothing of a's changed, nothing leaked into b
@@ -103,7 +107,9 @@ def test_every_endpoint_is_scoped(world):
 
     # a's own key still sees its data
     assert a.get(f"/v1/procedures/{pid}").status_code == 200
-    assert a.post("/v1/retrieve", json={"task": t.task}).json()["hits"][0]["procedure"]["id"] == pid
+    assert pid in [h["procedure"]["id"] for h in a.post("/v1/retrieve", json={"task": t.task}).json()["hits"]]
+    # and a's own merge does fold the twin
+    assert len(a.post("/v1/merge", json={"threshold": 0.99}).json()["merged"]) == 1
 
 
 def test_revoked_keys_stop_working_and_keys_are_stored_hashed(world, tmp_path):
