@@ -65,6 +65,17 @@ def test_wilson_interval_known_values() -> None:
     assert lo == pytest.approx(0.5520, abs=1e-3) and hi == pytest.approx(0.9530, abs=1e-3)
     assert wilson_interval(0, 12)[0] == 0.0 and wilson_interval(12, 12)[1] == 1.0
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    for n in range(1, 201):  # exact at the ends, whatever the rounding
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
+
+
+def test_plots_accept_bounds_a_hair_inside_the_rate() -> None:
+    from memp.experiment.plots import condition_bars, topk_curve
+
+    row = {"arm": "all-won", "success_rate": 1.0, "ci_low": 0.785, "ci_high": 0.9999999999,
+           "mean_steps": 10.0, "mean_steps_budget": 10.0, "n": 14, "k": 1}  # fmt: skip
+    assert condition_bars("t", [row]).startswith(b"\x89PNG")
+    assert topk_curve("t", {"f": [row, {**row, "k": 2}]}).startswith(b"\x89PNG")
 
 
 def test_split_groups() -> None:

@@ -23,8 +23,8 @@ def condition_bars(title: str, rows: Sequence[Mapping[str, Any]]) -> bytes:
     """Success rate (with 95% Wilson CI) and mean steps per condition."""
     labels = [r["arm"] for r in rows]
     rate = [100 * r["success_rate"] for r in rows]
-    lo = [100 * (r["success_rate"] - r["ci_low"]) for r in rows]
-    hi = [100 * (r["ci_high"] - r["success_rate"]) for r in rows]
+    lo = [max(0.0, 100 * (r["success_rate"] - r["ci_low"])) for r in rows]
+    hi = [max(0.0, 100 * (r["ci_high"] - r["success_rate"])) for r in rows]
     steps = [r["mean_steps"] for r in rows]
     width = max(6.0, 1.1 * len(labels) + 2)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(2 * width, 4))
@@ -67,8 +67,9 @@ def topk_curve(title: str, families: Mapping[str, Sequence[Mapping[str, Any]]]) 
     for fam, pts in families.items():
         ks = [p["k"] for p in pts]
         rate = [100 * p["success_rate"] for p in pts]
-        lo = [100 * (p["success_rate"] - p["ci_low"]) for p in pts]
-        hi = [100 * (p["ci_high"] - p["success_rate"]) for p in pts]
+        # Rounded interval bounds can sit a hair inside the rate: never a negative bar.
+        lo = [max(0.0, 100 * (p["success_rate"] - p["ci_low"])) for p in pts]
+        hi = [max(0.0, 100 * (p["ci_high"] - p["success_rate"])) for p in pts]
         ax.errorbar(ks, rate, yerr=[lo, hi], marker="o", capsize=3, label=fam)
     ax.set_xlabel("k (procedures retrieved)")
     ax.set_ylabel("success rate (%)")
