@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from memp.experiment.report import write_report
 from memp.experiment.rundb import RunDB
 
 pytest.importorskip("textworld_express")
@@ -73,6 +74,10 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
         collected = {r.id for r in db.episodes(phase="collect")}
     assert 3 <= len(before) < 2 * EVAL, "the kill must land mid-run"
     assert not (out / "report.json").exists()
+    # The interrupted run's report says that it is partial.
+    with RunDB(db_path) as db:
+        write_report(db, out)
+    assert f"Incomplete run: {len(before)} of {2 * EVAL} planned" in (out / "report.md").read_text()
 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -87,3 +92,4 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
     assert {k: after[k] for k in before} == before
     assert sorted(e for a, e in after if a == "skills") == list(range(EVAL))
     assert (out / "report.json").exists()
+    assert "Incomplete run" not in (out / "report.md").read_text()

@@ -101,6 +101,9 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "errors": db.errors(),
         "totals": {
             "eval_episodes": len(rows),
+            "planned_eval_episodes": (
+                sum(len(e.eval_indices()) for e in config.env) * len(arms) if config else None
+            ),
             "collect_episodes": sum(r.phase == "collect" for r in all_rows),
             "episode_wall_s": round(sum(r.wall_s for r in all_rows), 2),
             "last_invocation_wall_s": db.get_meta("wall_s_last_invocation"),
@@ -289,6 +292,14 @@ def _notes(s: dict[str, Any]) -> list[str]:
         + f" against {c['baseline']!r}."
         for env, c in s.get("best", {}).items()
     ]
+    planned = t.get("planned_eval_episodes")
+    if planned and t["eval_episodes"] < planned:
+        notes.insert(
+            0,
+            f"Incomplete run: {t['eval_episodes']} of {planned} planned evaluation episodes "
+            "are in; every number here is over the episodes played so far. Re-running the "
+            "same command resumes it.",
+        )
     notes += [
         f"Fingerprint `{s['fingerprint']}`, started {s['started_at']}, report generated "
         f"{s['generated_at']}.",
@@ -311,6 +322,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     parts = [f"# {s['name']}", ""]
     if s["description"]:
         parts += [s["description"].strip(), ""]
+    parts += [f"> {n}\n" for n in _notes(s) if n.startswith("Incomplete run")]
     for title, head, rows in _sections(s):
         parts += [f"## {title}", "", _md_table(head, rows), ""]
     parts += ["## Notes", ""] + [f"- {n}" for n in _notes(s)] + [""]
@@ -332,6 +344,11 @@ def render_html(s: dict[str, Any], figures: list[tuple[str, bytes]] | None = Non
     body = [f"<h1>{html.escape(s['name'])}</h1>"]
     if s["description"]:
         body.append(f"<p>{html.escape(s['description'].strip())}</p>")
+    body += [
+        f"<p><strong>{html.escape(n)}</strong></p>"
+        for n in _notes(s)
+        if n.startswith("Incomplete run")
+    ]
     for title, png in figures:
         b64 = base64.b64encode(png).decode()
         body.append(
