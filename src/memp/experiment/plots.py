@@ -19,17 +19,23 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _ci_bars(rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+    """Error bars (percent) from each row's interval; bounds a hair inside the rate (as
+    numbers from a report file may be) draw as zero, never as a negative bar."""
+    lo = [max(0.0, 100 * (r["success_rate"] - r["ci_low"])) for r in rows]
+    hi = [max(0.0, 100 * (r["ci_high"] - r["success_rate"])) for r in rows]
+    return [lo, hi]
+
+
 def condition_bars(title: str, rows: Sequence[Mapping[str, Any]]) -> bytes:
     """Success rate (with 95% Wilson CI) and mean steps per condition."""
     labels = [r["arm"] for r in rows]
     rate = [100 * r["success_rate"] for r in rows]
-    lo = [max(0.0, 100 * (r["success_rate"] - r["ci_low"])) for r in rows]
-    hi = [max(0.0, 100 * (r["ci_high"] - r["success_rate"])) for r in rows]
     steps = [r["mean_steps"] for r in rows]
     width = max(6.0, 1.1 * len(labels) + 2)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(2 * width, 4))
     x = range(len(labels))
-    a1.bar(x, rate, yerr=[lo, hi], capsize=4, color="#4C72B0")
+    a1.bar(x, rate, yerr=_ci_bars(rows), capsize=4, color="#4C72B0")
     a1.set_ylim(0, 105)
     a1.set_ylabel("success rate (%)")
     a1.set_title(f"{title}: success (95% CI)")
@@ -67,10 +73,7 @@ def topk_curve(title: str, families: Mapping[str, Sequence[Mapping[str, Any]]]) 
     for fam, pts in families.items():
         ks = [p["k"] for p in pts]
         rate = [100 * p["success_rate"] for p in pts]
-        # Rounded interval bounds can sit a hair inside the rate: never a negative bar.
-        lo = [max(0.0, 100 * (p["success_rate"] - p["ci_low"])) for p in pts]
-        hi = [max(0.0, 100 * (p["ci_high"] - p["success_rate"])) for p in pts]
-        ax.errorbar(ks, rate, yerr=[lo, hi], marker="o", capsize=3, label=fam)
+        ax.errorbar(ks, rate, yerr=_ci_bars(pts), marker="o", capsize=3, label=fam)
     ax.set_xlabel("k (procedures retrieved)")
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(0, 105)

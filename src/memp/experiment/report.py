@@ -283,6 +283,19 @@ def _best(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return best
 
 
+def _incomplete(s: dict[str, Any]) -> str | None:
+    """The warning a partial run's report opens with (None when every episode is in)."""
+    t = s["totals"]
+    planned = t.get("planned_eval_episodes")
+    if not planned or t["eval_episodes"] >= planned:
+        return None
+    return (
+        f"Incomplete run: {t['eval_episodes']} of {planned} planned evaluation episodes are "
+        "in; every number here is over the episodes played so far. Re-running the same "
+        "command resumes it."
+    )
+
+
 def _notes(s: dict[str, Any]) -> list[str]:
     t = s["totals"]
     notes = [
@@ -292,14 +305,8 @@ def _notes(s: dict[str, Any]) -> list[str]:
         + f" against {c['baseline']!r}."
         for env, c in s.get("best", {}).items()
     ]
-    planned = t.get("planned_eval_episodes")
-    if planned and t["eval_episodes"] < planned:
-        notes.insert(
-            0,
-            f"Incomplete run: {t['eval_episodes']} of {planned} planned evaluation episodes "
-            "are in; every number here is over the episodes played so far. Re-running the "
-            "same command resumes it.",
-        )
+    if (partial := _incomplete(s)) is not None:
+        notes.insert(0, partial)
     notes += [
         f"Fingerprint `{s['fingerprint']}`, started {s['started_at']}, report generated "
         f"{s['generated_at']}.",
@@ -322,7 +329,8 @@ def render_markdown(s: dict[str, Any]) -> str:
     parts = [f"# {s['name']}", ""]
     if s["description"]:
         parts += [s["description"].strip(), ""]
-    parts += [f"> {n}\n" for n in _notes(s) if n.startswith("Incomplete run")]
+    if (partial := _incomplete(s)) is not None:
+        parts += [f"> {partial}", ""]
     for title, head, rows in _sections(s):
         parts += [f"## {title}", "", _md_table(head, rows), ""]
     parts += ["## Notes", ""] + [f"- {n}" for n in _notes(s)] + [""]
@@ -344,11 +352,8 @@ def render_html(s: dict[str, Any], figures: list[tuple[str, bytes]] | None = Non
     body = [f"<h1>{html.escape(s['name'])}</h1>"]
     if s["description"]:
         body.append(f"<p>{html.escape(s['description'].strip())}</p>")
-    body += [
-        f"<p><strong>{html.escape(n)}</strong></p>"
-        for n in _notes(s)
-        if n.startswith("Incomplete run")
-    ]
+    if (partial := _incomplete(s)) is not None:
+        body.append(f"<p><strong>{html.escape(partial)}</strong></p>")
     for title, png in figures:
         b64 = base64.b64encode(png).decode()
         body.append(
