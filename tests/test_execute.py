@@ -121,15 +121,39 @@ def test_task_without_procedure_goes_to_the_fallback_or_is_reported(alf) -> None
 
 
 def test_same_mechanisms_run_on_textworld_cooking(tmp_path) -> None:
+    # The task never names the ingredient: only the cookbook does. The skill must keep
+    # the reading step, learn where in the text the value sits, and bind it in a new game.
+    from memp.distill import distill
     from memp.envs import make_env
 
-    env = make_env("textworld", split="train", level="easy", n=4)
-    experts = [expert_trajectory(env, i) for i in range(3)]
+    train = make_env("textworld", split="train", level="easy", n=4)
+    held = make_env("textworld", split="valid", level="easy", n=3)
+    experts = [expert_trajectory(train, i) for i in range(4)]
+    short = distill(experts[0], train.semantics, env=train, episode=0)
+    assert short.metadata["verified"] is True
+    assert any(train.semantics.is_noop(s.action) for s in short.steps)  # the reading stayed
     memory = Memory(tmp_path / "tw.db", embedder=HashEmbedder())
-    procs = build_skill_memory(memory, experts, env.semantics, env=env)
-    assert procs and all(p.program["steps"] for p in procs)
-    t = SkillAgent(memory, None, config=ExecConfig.no_llm(max_steps=30)).run(env, 3)
-    assert t.metadata.get("policy") == "skill" and t.steps
-    assert all(s.actor == "skill" for s in t.steps)
+    procs = build_skill_memory(memory, experts, train.semantics, env=train)
+    program = compile_program([p.trajectory for p in procs[:3]], train.semantics)
+    reads = [st for st in program["steps"] if st["op"] == "read"]
+    assert len(reads) == 1 and reads[0]["before"] and "{read1}" in str(program["steps"])
+    agent = SkillAgent(memory, None, config=ExecConfig.no_llm(max_steps=30))
+    for i in range(len(held)):
+        t = agent.run(held, i)
+        assert t.success, (i, t.actions)
+        assert all(s.actor == "skill" for s in t.steps)
+        read = [s.info["read"]["read1"] for s in t.steps if "read" in s.info]
+        # the value read is the one the winning action took
+        assert read and any(read[0] in a for a in t.actions), t.actions
     memory.close()
-    env.close()
+    train.close()
+    held.close()
+
+
+def test_read_value_uses_the_learned_context() -> None:
+    from memp.execute import read_value
+
+    text = "Recipe #1 ... Ingredients: purple potato Directions: slice the purple potato"
+    assert read_value(text, ["ingredients"], ["directions"]) == "purple potato"
+    assert read_value(text, ["no", "such"], ["directions"]) is None
+    assert read_value(text, [], ["directions"]) is None

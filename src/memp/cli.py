@@ -683,9 +683,18 @@ def run_cmd(
         [], "--set", help="Override any key: env.*.eval_split=dev, k=2 ..."
     ),
     fresh: bool = typer.Option(False, "--fresh", help="Delete an existing run in --out first."),
+    reuse: list[str] = typer.Option(
+        [],
+        "--reuse",
+        help="Copy identical finished episodes/memories from this run instead of replaying "
+        "them (repeatable).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Run (or resume) an experiment and write its report (Markdown, HTML, JSON)."""
+    """Run (or resume) an experiment and write its report (Markdown, HTML, JSON).
+
+    --reuse RUN_DIR copies identical finished episodes and memories of an earlier run.
+    """
     from memp.errors import MempError
     from memp.experiment.config import apply_overrides, load_raw, parse_config
     from memp.experiment.report import print_summary
@@ -724,6 +733,7 @@ def run_cmd(
             address=address,
             fresh=fresh,
             progress=progress,
+            reuse=list(reuse) or None,
         )
     except MempError as e:
         typer.echo(f"error: {e}", err=True)

@@ -26,13 +26,46 @@ def _mentions(semantics: ActionSemantics):
     return Mentions(semantics)
 
 
-def _drop_noise(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
+def _drop_noise(steps: list[Step], semantics: ActionSemantics, task: str = "") -> list[Step]:
+    keep = _readings_used_later(steps, semantics, task)
     return [
         s
-        for s in steps
-        if semantics.is_navigation(s.action)
+        for i, s in enumerate(steps)
+        if i in keep
+        or semantics.is_navigation(s.action)
         or not (semantics.is_noop(s.action) or semantics.failed(s.action, s.observation))
     ]
+
+
+def _readings_used_later(
+    steps: list[Step], semantics: ActionSemantics, task_text: str = ""
+) -> set[int]:
+    """No-op steps whose observation told a value a later action uses (reading the recipe).
+
+    The value is what stays literal in the later action once the entities the
+    environment reports are abstracted: an ingredient named only in a cookbook.
+    """
+    from memp.execute import _read_value, _words, abstract
+
+    mentions = _mentions(semantics)
+    for s in steps:
+        mentions.observe(s.action, s.observation)
+    keep: set[int] = set()
+    task = set(_words(task_text))
+    for i, s in enumerate(steps):
+        if not semantics.is_noop(s.action) or semantics.failed(s.action, s.observation):
+            continue
+        reading = [(normalize(s.action), _words(s.observation))]
+        known = set(_words(s.action))
+        for later in steps[i + 1 :]:
+            a = later.action
+            if semantics.is_noop(a) or semantics.is_navigation(a):
+                continue
+            abs_a, _ = abstract(a, mentions, place=None, slot_of_type={})
+            if _read_value(abs_a, reading, known | task) is not None:
+                keep.add(i)
+                break
+    return keep
 
 
 def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
@@ -118,7 +151,7 @@ def shorten(
     actions on the current place that showed nothing (these two are the guesses
     replay must confirm; no-ops and failed actions always go).
     """
-    steps = _drop_noise(list(trajectory.steps), semantics)
+    steps = _drop_noise(list(trajectory.steps), semantics, trajectory.task)
     if detours:
         steps = _drop_detours(steps, semantics)
     if place_only:

@@ -134,11 +134,13 @@ def abstract(
     for s, e, name in mentions.find(text):
         out.append(text[last:s])
         etype = mentions.type_of(name)
+        # a slot bound to this very name (a value read during the episode) before its type
+        key = name if name in slot_of_type else etype
         if name == place:
             out.append("{@}")
-        elif etype in slot_of_type:
-            out.append("{" + slot_of_type[etype] + "}")
-            used.setdefault(slot_of_type[etype], name)
+        elif key in slot_of_type:
+            out.append("{" + slot_of_type[key] + "}")
+            used.setdefault(slot_of_type[key], name)
         else:
             out.append(name if literal else f"<{etype}>")
         last = e
@@ -179,6 +181,74 @@ def _generalize(actions: Sequence[str]) -> str:
     return " ".join(base)
 
 
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+_FILLER = frozenset({"a", "an", "the", "some", "from", "in", "into", "on", "to", "with", "of", "at"})
+READ_PREFIX = "read"  # slots bound from what a step reads, not from the task: read1, read2 ...
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _find_run(words: Sequence[str], run: Sequence[str]) -> int:
+    n = len(run)
+    for i in range(len(words) - n + 1):
+        if list(words[i : i + n]) == list(run):
+            return i
+    return -1
+
+
+def _read_value(
+    abs_action: str,
+    readings: Sequence[tuple[str, list[str]]],
+    known: frozenset[str] | set[str] = frozenset(),
+) -> tuple[int, int, int, int] | None:
+    """The words of an action that only an earlier reading revealed.
+
+    Returns (first piece, end piece, reading index, word index in that reading) of the
+    longest run of literal words (not the verb, not only filler) that occurs in the
+    observation of a step that read something, latest reading first. Entities the
+    environment lists as present are abstracted already; what is left literal and
+    appears in a recipe or a note is a value the task depends on but does not name.
+    Words in ``known`` (the task's own) are never read values.
+    """
+    pieces = _PIECE.findall(abs_action)
+    best: tuple[int, int, int, int] | None = None
+    for i in range(1, len(pieces)):
+        for j in range(len(pieces), i, -1):
+            run = pieces[i:j]
+            if best is not None and j - i <= best[1] - best[0]:
+                break
+            if any(p.startswith(("{", "<")) for p in run) or all(p in _FILLER for p in run):
+                continue
+            words = [w for p in run for w in _words(p)]
+            if not words or all(w in _FILLER or w in known for w in words):
+                continue
+            for r in range(len(readings) - 1, -1, -1):
+                at = _find_run(readings[r][1], words)
+                if at >= 0:
+                    best = (i, j, r, at)
+                    break
+    return best
+
+
+def read_value(observation: str, before: Sequence[str], after: Sequence[str]) -> str | None:
+    """The words of ``observation`` between the learned contexts (at most 5 words)."""
+    words = _words(observation)
+    if not before:
+        return None
+    start = _find_run(words, before)
+    if start < 0:
+        return None
+    start += len(before)
+    end = min(len(words), start + 5)
+    if after:
+        stop = _find_run(words[start:end + 1], after)
+        if stop > 0:
+            end = start + stop
+    return " ".join(words[start:end]) or None
+
+
 def _verb(action: str) -> str:
     pieces = _PIECE.findall(action)
     return pieces[0] if pieces else ""
@@ -186,6 +256,15 @@ def _verb(action: str) -> str:
 
 def _slots_in(text: str) -> set[str]:
     return set(re.findall(r"\{[^}]*\}", text))
+
+
+def _same_entities(concrete_abs: str, step_abs: str) -> bool:
+    # "pick up <cupboard>" is not a rewording of "pick up <thermometer>"; where a slot
+    # names what is acted on, the other things may differ (take {object} from <counter>)
+    if _slots_in(step_abs):
+        return True
+    want = Counter(t for t in re.findall(r"<[^>]*>", step_abs) if t != "<*>")
+    return not (want - Counter(re.findall(r"<[^>]*>", concrete_abs)))
 
 
 def _similarity(a: str, b: str) -> float:
@@ -317,18 +396,26 @@ def _trajectory_program(
     first_obs = trajectory.metadata.get("initial_observation")
     if isinstance(first_obs, str):
         mentions.observe("", first_obs)
+    # the task's own values are names, as at run time (see SkillAgent.run)
+    mentions.add([v for v in binding.values() if v])
     slot_of_type = {normalize(v): k for k, v in binding.items()}
     place: str | None = None
     first_seen: dict[str, str | None] = {}
     acted_on: set[str] = set()
     steps: list[dict[str, Any]] = []
     reveal: set[str] = set()
+    readings: list[tuple[str, list[str]]] = []  # (action, observation words) of reading steps
+    read_slots: dict[str, str] = {}  # value -> read slot
+    task_words = set(_words(trajectory.task))
     for step in trajectory.steps:
         a, o = step.action, step.observation
         nav = semantics.is_navigation(a)
         if nav:
             loc = semantics.location(a)
             place = normalize(loc) if loc else None
+        if not nav and semantics.is_noop(a) and not semantics.failed(a, o) and not literal:
+            readings.append((normalize(a), _words(o)))
+            continue
         if not nav and (semantics.is_noop(a) or semantics.failed(a, o)):
             continue
         before = set(first_seen)
@@ -337,6 +424,8 @@ def _trajectory_program(
         if nav and not literal:
             continue
         abs_a, used = abstract(a, mentions, place=place, slot_of_type=slot_of_type, literal=literal)
+        if not literal and not nav and readings:
+            abs_a = _with_read_slot(abs_a, readings, read_slots, steps, place, task_words)
         if literal:
             steps.append({"op": "act", "action": abs_a, "at": None, "inst": used})
             continue
@@ -362,6 +451,40 @@ def _trajectory_program(
             at = f"<{mentions.type_of(place)}>"
         steps.append({"op": "act", "action": abs_a, "at": at, "inst": used})
     return steps, reveal
+
+
+def _with_read_slot(
+    abs_a: str,
+    readings: Sequence[tuple[str, list[str]]],
+    read_slots: dict[str, str],
+    steps: list[dict[str, Any]],
+    place: str | None,
+    known: set[str],
+) -> str:
+    """Replace a value an earlier reading revealed by a read slot, adding the read step."""
+    found = _read_value(abs_a, readings, known)
+    if found is None:
+        return abs_a
+    i, j, r, at = found
+    pieces = _PIECE.findall(abs_a)
+    value = " ".join(w for p in pieces[i:j] for w in _words(p))
+    slot = read_slots.get(value)
+    if slot is None:
+        slot = read_slots[value] = f"{READ_PREFIX}{len(read_slots) + 1}"
+        action, words = readings[r]
+        n = len(value.split())
+        steps.append(
+            {
+                "op": "read",
+                "action": action,
+                "slot": slot,
+                "at": None if place is None else "*",
+                # the words around the value: how to find it in a new episode's reading
+                "before": words[max(0, at - 2) : at],
+                "after": words[at + n : at + n + 1],
+            }
+        )
+    return " ".join([*pieces[:i], "{" + slot + "}", *pieces[j:]])
 
 
 def _with_finds(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -423,7 +546,7 @@ def compile_program(
     # the most common step skeleton (ops and verbs) wins; places that differ among
     # its members become searches, arguments that differ become wildcards
     skel = [
-        tuple((s["op"], _verb(s.get("action", "")), s.get("what")) for s in steps)
+        tuple((s["op"], _verb(s.get("action", "")), s.get("what") or s.get("slot")) for s in steps)
         for steps, _ in per
     ]
     counts = Counter(skel)
@@ -443,6 +566,12 @@ def compile_program(
             distinct = sorted({d for c in column for d in c.get("distinct", [])})
             if distinct:
                 st["distinct"] = distinct
+        elif st["op"] == "read":
+            # the most common wording and context across trajectories
+            for k in ("action", "before", "after"):
+                vals = Counter(tuple(c[k]) if isinstance(c[k], list) else c[k] for c in column)
+                best_v = vals.most_common(1)[0][0]
+                st[k] = list(best_v) if isinstance(best_v, tuple) else best_v
         merged.append(st)
     reveal = sorted(set().union(*(r for _, r in per)))
     return {
@@ -462,6 +591,8 @@ def describe(program: dict[str, Any], binding: dict[str, str] | None = None) -> 
     for i, st in enumerate(program.get("steps", []), 1):
         if st["op"] == "find":
             text = "find {" + st["what"] + "}"
+        elif st["op"] == "read":
+            text = f"{st['action']}  (note the {{{st['slot']}}})"
         else:
             text = st["action"].replace("{@}", "it")
             at = st.get("at")
@@ -748,6 +879,9 @@ class SkillAgent:
             set(program.get("reveal", [])) | self._procedures(env.name)[1].reveal_templates
         )
         state.mentions.observe("", obs)
+        # the task's own values are names to recognise in actions ("eat meal"), even
+        # where the environment never lists them as seen
+        state.mentions.add([v for v in binding.values() if v])
         state.last_obs = obs
         state.admissible = list(info.get("admissible") or env.admissible_actions() or [])
         self._note_seen(state, "", obs, sem)
@@ -832,6 +966,7 @@ class SkillAgent:
                 )
             )
             self._after(state, action, obs, info, env, sem, step_info)
+            traj.steps[-1].info.update(step_info)  # what the step read, recorded on it
             if terminated or truncated:
                 break
         traj.success = won
@@ -882,12 +1017,20 @@ class SkillAgent:
         ``anywhere``: skip the check that this is the step's place (a search asks
         whether the step could be done where it stands).
         """
-        if idx >= len(state.steps) or state.steps[idx]["op"] != "act":
+        if idx >= len(state.steps) or state.steps[idx]["op"] not in ("act", "read"):
             return []
         st = state.steps[idx]
+        if st["op"] == "read":
+            return self._ground_read(state, st)
         literal = not state.program.get("generalized", True)
         if not anywhere and "{@}" in st["action"] and not self._at_place(state, st.get("at")):
             return []  # the step acts on a place: it must be the right one
+        # a value that was to be read but could not be stands for anything
+        pattern = re.sub(
+            r"\{(" + READ_PREFIX + r"\d+)\}",
+            lambda m: m.group(0) if state.binding.get(m.group(1)) else "<*>",
+            st["action"],
+        )
         out: list[tuple[float, str]] = []
         for a in state.admissible:
             if a in state.bad[idx]:
@@ -895,13 +1038,29 @@ class SkillAgent:
             abs_a, used = self._abstract(state, a, literal)
             if any(used.get(s) in state.used[(st["action"], s)] for s in st.get("distinct", [])):
                 continue
-            if _matches(abs_a, st["action"]):
+            if _matches(abs_a, pattern):
                 out.append((1.0, a))
-            elif self.config.rank and _slots_in(abs_a) == _slots_in(st["action"]):
-                # ranked, inexact: same slots and place, wording may differ
-                sim = _similarity(abs_a, st["action"])
+            elif (
+                self.config.rank
+                and _slots_in(abs_a) == _slots_in(pattern)
+                and _same_entities(abs_a, pattern)
+            ):
+                # ranked, inexact: same slots, place and things, wording may differ
+                sim = _similarity(abs_a, pattern)
                 if sim >= self.config.rank_threshold:
                     out.append((sim, a))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return out
+
+    def _ground_read(self, state: _Run, st: dict[str, Any]) -> list[tuple[float, str]]:
+        # what is read is the same thing in every episode (the cookbook, the recipe)
+        out = []
+        for a in state.admissible:
+            if a in state.bad[state.ptr]:
+                continue
+            sim = 1.0 if normalize(a) == st["action"] else _similarity(normalize(a), st["action"])
+            if sim >= (self.config.rank_threshold if self.config.rank else 1.0):
+                out.append((sim, a))
         out.sort(key=lambda x: (-x[0], x[1]))
         return out
 
@@ -957,6 +1116,12 @@ class SkillAgent:
                     )
                 return act, {**info, "op": "find"}, (0, 0)
             cands = self._ground(state, state.ptr)
+            if st["op"] == "read":
+                if cands:
+                    return cands[0][1], {**info, "op": "read"}, (0, 0)
+                # nothing to read here: the later steps take any value in its place
+                state.ptr, state.fails, state.on_step = state.ptr + 1, 0, 0
+                continue
             if cands:
                 action, extra, tokens = self._choose(state, cands)
                 return action, {**info, "op": "act", **extra}, tokens
@@ -1124,6 +1289,15 @@ class SkillAgent:
         if state.ptr >= len(state.steps):
             return
         st = state.steps[state.ptr]
+        if op == "read":
+            value = read_value(obs, st.get("before", []), st.get("after", []))
+            if value:
+                state.binding[st["slot"]] = value
+                state.mentions.add([value])
+                step_info["read"] = {st["slot"]: value}
+            state.ptr += 1
+            state.fails = state.on_step = 0
+            return
         if st["op"] != "act":
             return
         if step_info.get("op") != "act":

@@ -37,11 +37,14 @@ SEMANTICS = RegexSemantics(
     target=[
         r"^(?:move|put|pour|dunk|mix)\b.*?\b(?:to|in|into|on)\s+(?P<loc>.+)$",
         r"^(?:go to|teleport to)\s+(?P<loc>.+)$",
+        r"^use\s+.+?\s+on\s+(?P<loc>.+)$",
         r"^(?:open|close|activate|deactivate|look at|look in|examine|pick up|focus on|use|eat|"
         r"read|wait)\s+(?P<loc>.+)$",
         r"^connect\s+.+?\s+to\s+(?P<loc>.+)$",
     ],
     seen=[r"^\s*\t?(?P<items>(?:a|an|the)\s+[^\n]+?)\s*$"],
+    # "substance in metal pot", "cup containing water": a thing, where it is / what it holds
+    qualifier=r"\s+(?:in|containing|on)\s+",
 )
 
 

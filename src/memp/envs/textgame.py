@@ -53,6 +53,8 @@ class RegexSemantics:
     ``target``: patterns whose group ``loc`` is the place an action goes to / acts on;
     the first that matches wins, so list the specific ones (``put X in Y``) first.
     ``seen``: patterns whose group ``items`` is a list of objects in an observation.
+    ``qualifier``: a pattern where a name's qualifying tail starts (``cup containing
+    water in table``): the type is the head noun before it.
     """
 
     navigation: Sequence[str] = ()
@@ -60,6 +62,7 @@ class RegexSemantics:
     failure: Sequence[str] = ()
     target: Sequence[str] = ()
     seen: Sequence[str] = ()
+    qualifier: str | None = None
     _nav: list[re.Pattern[str]] = field(init=False, repr=False)
     _noop: list[re.Pattern[str]] = field(init=False, repr=False)
     _target: list[re.Pattern[str]] = field(init=False, repr=False)
@@ -100,6 +103,8 @@ class RegexSemantics:
     def entity_type(self, name: str) -> str:
         # Instances carry a number in some games ("apple 1"); the head noun is the type.
         name = _TRAILING_NUM.sub("", clean_name(name))
+        if self.qualifier:
+            name = re.split(self.qualifier, name, maxsplit=1, flags=re.I)[0]
         words = name.split()
         return words[-1].lower() if words else name.lower()
 

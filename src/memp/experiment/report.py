@@ -19,6 +19,7 @@ from rich.table import Table
 from memp.experiment import plots
 from memp.experiment.config import ExperimentConfig
 from memp.experiment.metrics import compare, condition_metrics, group_curve
+from memp.experiment.reuse import describe_reused
 from memp.experiment.rundb import RunDB
 
 
@@ -108,6 +109,8 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
             "episode_wall_s": round(sum(r.wall_s for r in all_rows), 2),
             "last_invocation_wall_s": db.get_meta("wall_s_last_invocation"),
         },
+        # Units copied from other runs (memp run --reuse): run -> kind -> count.
+        "reused": db.get_meta("reused") or {},
     }
 
 
@@ -317,6 +320,8 @@ def _notes(s: dict[str, Any]) -> list[str]:
         "counts a failed episode as the whole step budget (so stopping early is not "
         "efficiency); step cuts against the baseline use it.",
     ]
+    if (reused := describe_reused(s.get("reused") or {})) is not None:
+        notes.append(reused)
     if s["errors"]:
         notes.append(
             f"{len(s['errors'])} unit(s) raised errors (listed in report.json); "

@@ -12,6 +12,9 @@
 Every finished unit (episode, memory, update) is recorded in the run database as it
 completes, so an interrupted run resumes where it stopped when the same command is
 re-run. Only this process writes the run database.
+
+With ``reuse``, units whose identity matches a finished unit of another run (see
+memp.experiment.reuse) are copied from it instead of being played or built again.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,17 @@ from rich.progress import (
 from memp.errors import InvalidInput
 from memp.experiment.config import BUILD_STRATEGIES, Arm, EnvConfig, ExperimentConfig
 from memp.experiment.executors import ExecutorProtocol, make_executor
+from memp.experiment.reuse import (
+    REUSE_KINDS,
+    ReuseIndex,
+    arm_memory_identity,
+    check_sources,
+    collect_identity,
+    count_units,
+    eval_identity,
+    memory_identity,
+    reusable_eval,
+)
 from memp.experiment.rundb import RunDB
 from memp.experiment.worker import (
     BuildTask,
@@ -79,6 +93,7 @@ class Runner:
         address: str | None = None,
         console: Console | None = None,
         progress: bool = True,
+        reuse: list[str | Path] | None = None,
     ) -> None:
         self.config = config
         self.out = Path(out)
@@ -90,6 +105,9 @@ class Runner:
         self.arms = config.arms()
         self._executor: ExecutorProtocol | None = None
         self._no_memory: set[str] = set()  # memories that could not be built
+        self.reuse_from = list(reuse or [])
+        self._index: ReuseIndex | None = None
+        self._reused: dict[str, dict[str, int]] = {}  # this invocation: run -> kind -> n
 
     # -- paths ------------------------------------------------------------------
     def memory_path(self, env: EnvConfig, arm: Arm) -> str:
@@ -102,9 +120,13 @@ class Runner:
 
     # -- main -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        self.out.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        with RunDB(self.out / "run.db") as db:
+        with ExitStack() as stack:
+            if self.reuse_from:
+                # Opened first: a wrong --reuse is reported before anything is written.
+                self._index = stack.enter_context(ReuseIndex(self.reuse_from, current=self.out))
+            self.out.mkdir(parents=True, exist_ok=True)
+            db = stack.enter_context(RunDB(self.out / "run.db"))
             self._check_same_experiment(db)
             with self._progress() as prog:
                 try:
@@ -115,6 +137,8 @@ class Runner:
                     if self._executor is not None:
                         self._executor.close()
                         self._executor = None
+                    self._index = None
+                    self._print_reused()
             db.set_meta("wall_s_last_invocation", time.perf_counter() - t0)
             from memp.experiment.report import write_report
 
@@ -136,6 +160,38 @@ class Runner:
             from datetime import UTC, datetime
 
             db.set_meta("started_at", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    # -- reuse ------------------------------------------------------------------
+    def _count_reused(self, db: RunDB, run: str, kind: str) -> None:
+        """Count one copied unit, in this invocation and in the run's meta (kept across resumes)."""
+        mine = self._reused.setdefault(run, {})
+        mine[kind] = mine.get(kind, 0) + 1
+        total = db.get_meta("reused") or {}
+        total.setdefault(run, {})
+        total[run][kind] = total[run].get(kind, 0) + 1
+        db.set_meta("reused", total)
+
+    def _print_reused(self) -> None:
+        for kind in REUSE_KINDS:
+            for run, counts in self._reused.items():
+                if counts.get(kind):
+                    self.console.print(f"reused {count_units(kind, counts[kind])} from {run}")
+
+    def _memory_root(self, db: RunDB, path: str) -> str:
+        """The run that built this run's memory file (itself unless it was copied)."""
+        origins = db.get_meta("memory_origin") or {}
+        return origins.get(Path(path).name, str(self.out.resolve()))
+
+    def _set_memory_origin(self, db: RunDB, path: str, root: str | None) -> None:
+        origins = db.get_meta("memory_origin") or {}
+        name = Path(path).name
+        if origins.get(name) == root:
+            return
+        if root is None:
+            origins.pop(name)
+        else:
+            origins[name] = root
+        db.set_meta("memory_origin", origins)
 
     @property
     def uses_llm(self) -> bool:
@@ -217,6 +273,7 @@ class Runner:
             for source in sorted(self._sources().get(env.key, ())):
                 eps = env.train_indices()
                 todo = [e for e in eps if (env.key, source, env.train_split, e) not in done]
+                todo = [e for e in todo if not self._reuse_collect(db, env, source, e)]
                 bar = prog.add_task(
                     f"collect {env.key} [{source}]",
                     total=len(eps),
@@ -255,6 +312,28 @@ class Runner:
 
         self._drain(db, tasks, ok, prog, bars)
 
+    def _reuse_collect(self, db: RunDB, env: EnvConfig, source: str, e: int) -> bool:
+        if self._index is None:
+            return False
+        found = self._index.collect(collect_identity(self.config, env, source, e))
+        if found is None:
+            return False
+        db.add_episode(
+            phase="collect",
+            env=env.key,
+            arm=source,
+            model=None if source == "expert" else source,
+            split=env.train_split,
+            episode=e,
+            group=0,
+            seed=episode_seed(self.config.seed, env.key, "train", e),
+            trajectory=found.trajectory,
+            wall_s=found.wall_s,
+        )
+        db.clear_error(f"collect/{env.key}/{source}/{e}")
+        self._count_reused(db, found.run, "collect")
+        return True
+
     # -- 2. build ---------------------------------------------------------------
     def _build(self, db: RunDB, prog: Progress) -> None:
         tasks: list[Task] = []
@@ -276,6 +355,9 @@ class Runner:
                 # A memory file without a record is a build that was interrupted: redo it.
                 _remove_sqlite(path)
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if self._reuse_memory(db, env, arm, path):
+                    continue
+                self._set_memory_origin(db, path, None)  # built here
                 trajs = [
                     t
                     for t in db.trajectories(phase="collect", env=env.key, arm=c.source)
@@ -330,6 +412,38 @@ class Runner:
                 "the same command to resume"
             )
 
+    def _reuse_memory(self, db: RunDB, env: EnvConfig, arm: Arm, path: str) -> bool:
+        if self._index is None:
+            return False
+        c = arm.condition
+        found = self._index.memory(
+            memory_identity(self.config, env, c.source, c.memory_kind, arm.builder)
+        )
+        if found is None:
+            return False
+        # The copy must have been built from this run's training episodes (the same
+        # identities can differ in content when this run collected them itself).
+        mine = {t.id for t in db.trajectories(phase="collect", env=env.key, arm=c.source)}
+        if mine != found.collect_ids:
+            return False
+        _copy_sqlite(str(found.file), path)
+        self._set_memory_origin(db, path, found.root)
+        rec = found.record
+        db.add_memory(
+            env=env.key,
+            source=c.source,
+            build=c.memory_kind,
+            builder=arm.builder,
+            path=path,
+            procedures=rec["procedures"],
+            wall_s=rec["wall_s"],
+            prompt_tokens=rec["prompt_tokens"],
+            completion_tokens=rec["completion_tokens"],
+        )
+        db.clear_error(f"build/{env.key}/{c.source}/{c.memory_kind}/{arm.builder}")
+        self._count_reused(db, found.run, "memories")
+        return True
+
     # -- 3. evaluate ------------------------------------------------------------
     def _evaluate(self, db: RunDB, prog: Progress) -> None:
         cfg = self.config
@@ -370,6 +484,12 @@ class Runner:
                         mem = mems[arm.label]
                         if (env.key, arm.label, env.eval_split, e) in done:
                             continue
+                        copied = self._reuse_episode(db, env, arm, e, g)
+                        if copied is not None:
+                            wins_by_arm[arm.label] += int(bool(copied.success))
+                            note = f"won {wins_by_arm[arm.label]}"
+                            prog.update(bars[f"eval/{arm.label}"], advance=1, note=note)
+                            continue
                         tasks.append(
                             EpisodeTask(
                                 env=env,
@@ -406,6 +526,38 @@ class Runner:
             self._drain(db, tasks, ok, prog, bars)
             if g < cfg.groups - 1:
                 self._update(db, g, groups_by_env, blocked)
+
+    def _reuse_episode(
+        self, db: RunDB, env: EnvConfig, arm: Arm, e: int, g: int
+    ) -> Trajectory | None:
+        """Copy this eval episode from another run if it was played there; the copy or None."""
+        if self._index is None or not reusable_eval(arm, g):
+            return None
+        cfg = self.config
+        root = None
+        if arm_memory_identity(cfg, env, arm) is not None:
+            root = self._memory_root(db, self.memory_path(env, arm))
+        found = self._index.episode(eval_identity(cfg, env, arm, e, g), memory_root=root)
+        if found is None:
+            return None
+        traj = found.trajectory
+        traj.metadata["condition"] = arm.label
+        traj.metadata["reused_from"] = found.run
+        db.add_episode(
+            phase="eval",
+            env=env.key,
+            arm=arm.label,
+            model=arm.model,
+            split=env.eval_split,
+            episode=e,
+            group=g,
+            seed=episode_seed(cfg.seed, env.key, "eval", e),
+            trajectory=traj,
+            wall_s=found.wall_s,
+        )
+        db.clear_error(f"eval/{env.key}/{arm.label}/{e}")
+        self._count_reused(db, found.run, "eval")
+        return traj
 
     def _episode_memory(self, env: EnvConfig, arm: Arm, group: int) -> str | None:
         c = arm.condition
@@ -534,9 +686,15 @@ def run_experiment(
     fresh: bool = False,
     progress: bool = True,
     console: Console | None = None,
+    reuse: list[str | Path] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) an experiment into ``out``; returns the report's numbers."""
+    """Run (or resume) an experiment into ``out``; returns the report's numbers.
+
+    ``reuse``: run directories whose identical finished units are copied, not replayed.
+    """
     out = Path(out)
+    if reuse:
+        check_sources(reuse, current=out)  # before --fresh deletes anything
     if fresh and out.exists():
         if not (out / "run.db").exists():
             raise InvalidInput(f"--fresh refuses to delete {out}: it is not a memp run directory")
@@ -549,4 +707,5 @@ def run_experiment(
         address=address,
         progress=progress,
         console=console,
+        reuse=reuse,
     ).run()
