@@ -508,24 +508,30 @@ class Runner:
             def ok(res: TaskResult) -> str:
                 t: EpisodeTask = res.task  # type: ignore[assignment]
                 traj = Trajectory.model_validate_json(res.value)
-                db.add_episode(
-                    phase="eval",
-                    env=t.env.key,
-                    arm=t.arm,
-                    model=t.model,
-                    split=t.env.eval_split,
-                    episode=t.episode,
-                    group=t.group,
-                    seed=t.seed,
-                    trajectory=traj,
-                    wall_s=res.wall_s,
-                )
+                self._add_eval(db, t.env, t.arm, t.model, t.episode, t.group, traj, res.wall_s)
                 wins_by_arm[t.arm] += int(bool(traj.success))
                 return f"won {wins_by_arm[t.arm]}"
 
             self._drain(db, tasks, ok, prog, bars)
             if g < cfg.groups - 1:
                 self._update(db, g, groups_by_env, blocked)
+
+    def _add_eval(
+        self, db: RunDB, env: EnvConfig, arm: str, model: str | None, episode: int, group: int,
+        traj: Trajectory, wall_s: float,
+    ) -> None:
+        db.add_episode(
+            phase="eval",
+            env=env.key,
+            arm=arm,
+            model=model,
+            split=env.eval_split,
+            episode=episode,
+            group=group,
+            seed=episode_seed(self.config.seed, env.key, "eval", episode),
+            trajectory=traj,
+            wall_s=wall_s,
+        )
 
     def _reuse_episode(
         self, db: RunDB, env: EnvConfig, arm: Arm, e: int, g: int
@@ -543,18 +549,7 @@ class Runner:
         traj = found.trajectory
         traj.metadata["condition"] = arm.label
         traj.metadata["reused_from"] = found.run
-        db.add_episode(
-            phase="eval",
-            env=env.key,
-            arm=arm.label,
-            model=arm.model,
-            split=env.eval_split,
-            episode=e,
-            group=g,
-            seed=episode_seed(cfg.seed, env.key, "eval", e),
-            trajectory=traj,
-            wall_s=found.wall_s,
-        )
+        self._add_eval(db, env, arm.label, arm.model, e, g, traj, found.wall_s)
         db.clear_error(f"eval/{env.key}/{arm.label}/{e}")
         self._count_reused(db, found.run, "eval")
         return traj
