@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from memp.llm.base import LLM, Message
 
 PROGRAM_VERSION = 1
+_LLM_CHOICES = 80  # actions offered to the LLM when it acts for the skill
 _TOKEN = re.compile(r"\{[^}]*\}|<[^>]*>|[a-z0-9]+")
 
 
@@ -1335,6 +1336,11 @@ class SkillAgent:
             else "finish the task"
         )
         choices = [a for a in state.admissible if a] or ["look"]
+        if len(choices) > _LLM_CHOICES:
+            # Some environments admit thousands of actions: the model sees, and may pick
+            # from, those closest to the current step (stable order among equals).
+            ranked = sorted(choices, key=lambda a: -_similarity(normalize(a), normalize(current)))
+            choices = ranked[:_LLM_CHOICES]
         msgs: list[Message] = [
             {
                 "role": "system",
@@ -1345,7 +1351,7 @@ class SkillAgent:
                 "content": (
                     f"Task: {task}\nPlan:\n{describe(state.program, state.binding)}\n"
                     f"Current step: {current}\nRecent:\n{history}\n"
-                    "Actions:\n" + "\n".join(choices[:80]) + "\nNext action:"
+                    "Actions:\n" + "\n".join(choices) + "\nNext action:"
                 ),
             },
         ]
