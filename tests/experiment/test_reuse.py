@@ -270,4 +270,5 @@ def test_build_policy_study_shares_its_units_with_the_executable_studies() -> No
     assert {k[0] for k in mine} == {"alfworld-like", "tw-cooking"}
     # and what is new in the build-policy study is really new
     new = ids(build, {"trajectory": "t", "script": "s"})
-    assert all(i not in sum(found.values(), []) for v in new.values() for i in v)
+    played = {i for idents in found.values() for i in idents}
+    assert not played & {i for v in new.values() for i in v}
