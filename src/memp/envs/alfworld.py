@@ -241,8 +241,15 @@ class AlfworldEnv:
                 else self._next_episode % len(self)
             )
         if not 0 <= episode < len(self):
+            hint = (
+                f"; generate more with `memp alfworld generate --split {self.split} --n {episode + 1}`"
+                " (the games already there are kept)"
+                if self.alfworld_like
+                else ""
+            )
             raise InvalidInput(
-                f"episode {episode} is out of range: {self.label} {self.split} has {len(self)} games (0..{len(self) - 1})"
+                f"episode {episode} is out of range: {self.label} {self.split} has {len(self)} "
+                f"games (0..{len(self) - 1}){hint}"
             )
         env = self._engine()
         env.load(str(self.games[episode]))
