@@ -50,21 +50,21 @@ def _readings_used_later(
     mentions = _mentions(semantics)
     for s in steps:
         mentions.observe(s.action, s.observation)
+    # the actions that do something, abstracted once: (index, abstract action)
+    acting = [
+        (i, abstract(s.action, mentions, place=None, slot_of_type={})[0])
+        for i, s in enumerate(steps)
+        if not (semantics.is_noop(s.action) or semantics.is_navigation(s.action))
+    ]
     keep: set[int] = set()
     task = set(_words(task_text))
     for i, s in enumerate(steps):
         if not semantics.is_noop(s.action) or semantics.failed(s.action, s.observation):
             continue
         reading = [(normalize(s.action), _words(s.observation))]
-        known = set(_words(s.action))
-        for later in steps[i + 1 :]:
-            a = later.action
-            if semantics.is_noop(a) or semantics.is_navigation(a):
-                continue
-            abs_a, _ = abstract(a, mentions, place=None, slot_of_type={})
-            if _read_value(abs_a, reading, known | task) is not None:
-                keep.add(i)
-                break
+        known = set(_words(s.action)) | task
+        if any(_read_value(abs_a, reading, known) is not None for j, abs_a in acting if j > i):
+            keep.add(i)
     return keep
 
 

@@ -1339,7 +1339,8 @@ class SkillAgent:
         if len(choices) > _LLM_CHOICES:
             # Some environments admit thousands of actions: the model sees, and may pick
             # from, those closest to the current step (stable order among equals).
-            ranked = sorted(choices, key=lambda a: -_similarity(normalize(a), normalize(current)))
+            step_text = normalize(current)
+            ranked = sorted(choices, key=lambda a: -_similarity(normalize(a), step_text))
             choices = ranked[:_LLM_CHOICES]
         msgs: list[Message] = [
             {
