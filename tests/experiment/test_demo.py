@@ -26,6 +26,11 @@ def test_demo_generates_games_builds_memory_and_reports(tmp_path: Path) -> None:
     for name in ("report.md", "report.html", "report.json"):
         assert (out / name).is_file()
     assert json.loads((out / "report.json").read_text())["totals"]["eval_episodes"] == 6
+    # The demo judges itself against its target, whichever way it went.
+    target = s["target"]["alfworld-like"]
+    assert target["compared"] and (target["met"] == bool(target["met_by"]))
+    verdict = "MET by" if target["met"] else "MISSED"
+    assert f"fewer steps against no memory {verdict}" in (out / "report.md").read_text()
     # A second call resumes: nothing is played again.
     again = run_demo(out=out, games=2, train=3, model="scripted", executor="inline")
     assert again["totals"]["eval_episodes"] == 6

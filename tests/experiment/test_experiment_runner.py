@@ -82,6 +82,22 @@ def test_full_pipeline_report_and_resume(tmp_path: Path) -> None:
         again = {(r.arm, r.episode): (r.id, r.finished_at) for r in db.episodes(phase="eval")}
     assert again == first_ids
 
+    # A [target] judges a finished run without changing what it measured: same
+    # fingerprint, nothing replayed; the report says met (and by which) or missed.
+    easy = run_experiment(config(target={"success_points": -100, "steps_cut": -100}), out,
+                          executor="inline", progress=False)
+    assert easy["target"]["twx"]["met"]
+    assert set(easy["target"]["twx"]["met_by"]) == {"trajectory", "skills-no-llm"}
+    hard = run_experiment(config(target={"success_points": 100, "steps_cut": 100}), out,
+                          executor="inline", progress=False)
+    assert not hard["target"]["twx"]["met"] and hard["target"]["twx"]["met_by"] == []
+    md = (out / "report.md").read_text()
+    assert "twx: target +100 points of success and 100% fewer steps against no memory MISSED" in md
+    assert f"the best, {hard['best']['twx']['condition']!r}, reaches" in md
+    with RunDB(out / "run.db") as db:
+        again = {(r.arm, r.episode): (r.id, r.finished_at) for r in db.episodes(phase="eval")}
+    assert again == first_ids
+
     # A different experiment in the same directory is refused, not mixed in.
     with pytest.raises(InvalidInput, match="different experiment"):
         run_experiment(config(seed=3), out, executor="inline", progress=False)

@@ -162,6 +162,17 @@ class ConditionConfig(_Config):
         return self.memory != "none" or self.update != "none"
 
 
+class TargetConfig(_Config):
+    """What the best memory condition must reach against no memory, per environment.
+
+    Judged in the report (met or missed, and by which condition); it does not change what
+    is measured, so it is left out of the fingerprint and can be added to a finished run.
+    """
+
+    success_points: float = Field(0.0, ge=-100, le=100)  # points of success rate over no memory
+    steps_cut: float = Field(0.0, ge=-100, le=100)  # percent fewer steps (fail = budget)
+
+
 class ExperimentConfig(_Config):
     name: str
     description: str = ""
@@ -178,6 +189,7 @@ class ExperimentConfig(_Config):
     env: list[EnvConfig]
     condition_defaults: dict[str, Any] = Field(default_factory=dict)
     conditions: list[ConditionConfig]
+    target: TargetConfig | None = None
     # Execution settings: not part of what is measured (excluded from the fingerprint).
     executor: Literal["local", "ray", "inline"] = "local"
     workers: int | None = None
@@ -220,7 +232,7 @@ class ExperimentConfig(_Config):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what is measured (not how it is executed)."""
-        data = self.model_dump(mode="json", exclude={"executor", "workers", "address"})
+        data = self.model_dump(mode="json", exclude={"executor", "workers", "address", "target"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

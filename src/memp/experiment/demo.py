@@ -53,6 +53,8 @@ def demo_config(
                     "options": {"data_dir": str(data_dir)},
                 }
             ],
+            # Memory should pay: at least 30 points of success, 25% fewer steps.
+            "target": {"success_points": 30, "steps_cut": 25},
             "conditions": [
                 {"name": "no-memory", "memory": "none"},
                 {

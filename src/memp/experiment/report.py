@@ -95,6 +95,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "conditions": conditions,
         "comparisons": comparisons,
         "best": _best(comparisons),
+        "target": _target(comparisons, config, envs),
         "curves": curves,
         "topk": topk,
         "memories": db.memories(),
@@ -286,6 +287,50 @@ def _best(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return best
 
 
+def _target(
+    comparisons: list[dict[str, Any]], config: ExperimentConfig | None, envs: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per environment, whether some condition reaches the experiment's [target]."""
+    if config is None or config.target is None:
+        return {}
+    t = config.target
+    out: dict[str, dict[str, Any]] = {}
+    for env in envs:
+        rows = [c for c in comparisons if c["env"] == env]
+        met = [
+            c["condition"]
+            for c in rows
+            if c["success_points"] >= t.success_points
+            and 100 * (c["steps_reduction"] or 0.0) >= t.steps_cut
+        ]
+        out[env] = {
+            "success_points": t.success_points,
+            "steps_cut": t.steps_cut,
+            "compared": bool(rows),  # False: no memory-free baseline to judge against
+            "met": bool(met),
+            "met_by": met,
+        }
+    return out
+
+
+def _target_note(env: str, t: dict[str, Any], best: dict[str, Any] | None) -> str:
+    goal = (
+        f"target {t['success_points']:+g} points of success and {t['steps_cut']:g}% fewer "
+        "steps against no memory"
+    )
+    if not t["compared"]:
+        return f"{env}: {goal} not judged: no condition without memory to compare with."
+    if t["met"]:
+        return f"{env}: {goal} MET by {', '.join(repr(c) for c in t['met_by'])}."
+    got = ""
+    if best is not None:
+        cut = best["steps_reduction"]
+        got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (
+            f" and {100 * cut:.1f}% fewer steps" if cut is not None else ""
+        )
+    return f"{env}: {goal} MISSED{got}."
+
+
 def _incomplete(s: dict[str, Any]) -> str | None:
     """The warning a partial run's report opens with (None when every episode is in)."""
     t = s["totals"]
@@ -307,6 +352,10 @@ def _notes(s: dict[str, Any]) -> list[str]:
            else "")
         + f" against {c['baseline']!r}."
         for env, c in s.get("best", {}).items()
+    ]
+    notes += [
+        _target_note(env, t, s.get("best", {}).get(env))
+        for env, t in (s.get("target") or {}).items()
     ]
     if (partial := _incomplete(s)) is not None:
         notes.insert(0, partial)
@@ -409,3 +458,5 @@ def print_summary(s: dict[str, Any], console: Console | None = None) -> None:
         for r in rows:
             t.add_row(*r)
         console.print(t)
+    for env, t in (s.get("target") or {}).items():
+        console.print(_target_note(env, t, s.get("best", {}).get(env)))
