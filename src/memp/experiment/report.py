@@ -331,6 +331,11 @@ def _target_note(env: str, t: dict[str, Any], best: dict[str, Any] | None) -> st
     return f"{env}: {goal} MISSED{got}."
 
 
+def _target_notes(s: dict[str, Any]) -> list[str]:
+    best = s.get("best", {})
+    return [_target_note(env, t, best.get(env)) for env, t in (s.get("target") or {}).items()]
+
+
 def _incomplete(s: dict[str, Any]) -> str | None:
     """The warning a partial run's report opens with (None when every episode is in)."""
     t = s["totals"]
@@ -353,10 +358,7 @@ def _notes(s: dict[str, Any]) -> list[str]:
         + f" against {c['baseline']!r}."
         for env, c in s.get("best", {}).items()
     ]
-    notes += [
-        _target_note(env, t, s.get("best", {}).get(env))
-        for env, t in (s.get("target") or {}).items()
-    ]
+    notes += _target_notes(s)
     if (partial := _incomplete(s)) is not None:
         notes.insert(0, partial)
     notes += [
@@ -458,5 +460,5 @@ def print_summary(s: dict[str, Any], console: Console | None = None) -> None:
         for r in rows:
             t.add_row(*r)
         console.print(t)
-    for env, t in (s.get("target") or {}).items():
-        console.print(_target_note(env, t, s.get("best", {}).get(env)))
+    for note in _target_notes(s):
+        console.print(note)
