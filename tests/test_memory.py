@@ -156,3 +156,111 @@ def test_export_import_round_trip_is_exact(mem, tmp_path):
         assert copy.history(p.id) == mem.history(p.id)
         with pytest.raises(InvalidInput, match="already exists"):
             copy.import_jsonl(out1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "m.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def test_embedders_of_the_same_dimension_are_not_mixed(location, local_embedder):
+    """hash:384 and MiniLM both give 384 dims: the store records which one it holds."""
+    from memp.errors import EmbedderMismatch
+
+    with Memory(location, embedder=HashEmbedder(384)) as m:
+        m.add(traj("put a mug in cabinet"), strategy="trajectory")
+        assert m.store.embedder_identity == {"name": "hash:384", "dim": 384}
+    with pytest.raises(EmbedderMismatch, match=r"hash:384.*--embedder hash:384.*new store"):
+        Memory(location, embedder=local_embedder)
+    with Memory(location, embedder=HashEmbedder(384)) as m:  # the right one still opens it
+        assert len(m.retrieve("put a mug in cabinet")) == 1
+
+
+def test_a_store_without_a_recorded_embedder_adopts_the_first_one(
+    location, local_embedder, tmp_path
+):
+    from memp.errors import EmbedderMismatch
+    from memp.store import open_store
+
+    # a store written before identities were recorded: vectors, no identity
+    with Memory(location, embedder=HashEmbedder(384)) as m:
+        p = m.build(traj("put a mug in cabinet"), strategy="trajectory")
+    s = open_store(location)
+    s.add([p])
+    assert s.embedder_identity is None
+    s.close()
+    with Memory(location, embedder=local_embedder) as m:  # the first to open it
+        assert m.store.embedder_identity == {"name": local_embedder.name, "dim": 384}
+    with pytest.raises(EmbedderMismatch, match="local"):
+        Memory(location, embedder=HashEmbedder(384))
+    # an empty store records nothing until something is written to it
+    with Memory(tmp_path / "empty.db", embedder=HashEmbedder()) as m:
+        assert m.retrieve("put a mug in cabinet") == []
+        assert m.store.embedder_identity is None
+
+
+def test_a_failed_trajectory_is_not_built_unless_kept_and_then_reads_as_a_caution(mem):
+    from memp.retrieve import HEADER
+
+    lost = traj("put a hot mug in cabinet", success=False)
+    with pytest.raises(InvalidInput, match=r"failed.*keep_failed=True"):
+        mem.add(lost, strategy="trajectory")
+    with pytest.raises(InvalidInput, match="failed"):
+        mem.build(lost, strategy="trajectory")
+    assert mem.count(status=None) == 0 and mem.list_trajectories() == []  # nothing stored
+    kept = mem.add(lost, strategy="trajectory", keep_failed=True)
+    assert kept.metadata["source_success"] is False
+    won = mem.add(traj("put a cold mug in cabinet"), strategy="trajectory")
+    hits = mem.retrieve("put a mug in cabinet", k=2)
+    assert {h.procedure.id for h in hits} == {kept.id, won.id}
+    block = mem.render(hits)
+    worked, _, failed = block.partition("failed")
+    assert block.startswith(HEADER)
+    assert "put a cold mug" in worked and "put a hot mug" not in worked
+    assert "put a hot mug" in failed and "avoid" in block
+    # only failures: no "worked" heading at all
+    only = mem.render([h for h in hits if h.procedure.id == kept.id])
+    assert HEADER not in only and "put a hot mug" in only
+    # no recorded outcome counts as a demonstration, not a failure
+    assert mem.add(traj("put a mug in shelf", success=None), strategy="trajectory")
+
+
+def test_vanilla_keeps_failures_as_cautions_validation_skips_them(mem):
+    from memp.types import Outcome
+
+    lost = traj("put a hot mug in cabinet", success=False)
+    won = traj("put a cold mug in cabinet")
+    rep = mem.update(
+        [Outcome(trajectory=won), Outcome(trajectory=lost)],
+        strategy="validation",
+        build_strategy="trajectory",
+    )
+    assert len(rep.added) == 1 and rep.skipped == [lost.id]
+    rep = mem.update([Outcome(trajectory=lost)], strategy="vanilla", build_strategy="trajectory")
+    assert len(rep.added) == 1
+    p = mem.get(rep.added[0])
+    assert p.metadata["source_success"] is False
+    assert "failed" in mem.render(mem.retrieve("put a hot mug in cabinet", k=1))
+
+
+def test_cli_memory_add_follows_the_same_rule(tmp_path):
+    from typer.testing import CliRunner
+
+    from memp.cli import app
+
+    f = tmp_path / "t.jsonl"
+    f.write_text(
+        "\n".join(
+            traj(task, success=ok).model_dump_json()
+            for task, ok in (("put a mug in cabinet", True), ("put a pan in cabinet", False))
+        )
+    )
+    db = str(tmp_path / "m.db")
+    args = ["memory", "add", str(f), "-s", "trajectory", "--db", db, "--embedder", "hash"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "added 1 procedure(s) from 2" in out.output
+    with Memory(db, embedder=HashEmbedder()) as m:
+        assert [p.task for p in m.list()] == ["put a mug in cabinet"]

@@ -4,6 +4,9 @@
 - ``script``: ask the LLM to abstract it into a short, general procedure.
 - ``proceduralization``: both (the paper's best setting).
 
+Which trajectories become procedures is one rule, :func:`builds`, that every way in
+(``Memory.add`` / ``build``, the HTTP API, MCP, the CLI, the update strategies) follows.
+
 Prompts are files under ``memp/prompts/<family>/`` chosen by the environment's family,
 each with one worked example of that family.
 """
@@ -187,6 +190,32 @@ def task_key_of(trajectory: Trajectory, explicit: str | None = None) -> str | No
     return None
 
 
+def builds(trajectory: Trajectory, *, keep_failed: bool = False) -> bool:
+    """The build rule: a trajectory becomes a procedure unless it failed.
+
+    Retrieved procedures are shown as what worked on similar tasks, so a failed
+    trajectory (``success is False``) is not built by default: that is the paper's
+    ``validation``. With ``keep_failed=True`` (the paper's ``vanilla``, which keeps
+    everything) it is built, marked ``metadata["source_success"] = False``, and
+    rendered as a failed attempt to avoid, never among the ones that worked. A
+    trajectory with no recorded outcome (``success is None``) counts as a demonstration.
+    """
+    return keep_failed or trajectory.success is not False
+
+
+def not_built_reason(trajectory: Trajectory) -> str:
+    return (
+        f"not built: the trajectory failed (trajectory {trajectory.id}, success=false); "
+        "procedures are built only from trajectories that did not fail, pass "
+        "keep_failed=True to keep it as a failed attempt to avoid"
+    )
+
+
+def is_failure(procedure: Procedure) -> bool:
+    """Whether a procedure was kept from a failed trajectory (see :func:`builds`)."""
+    return procedure.metadata.get("source_success") is False
+
+
 def build_procedure(
     trajectory: Trajectory,
     *,
@@ -195,10 +224,14 @@ def build_procedure(
     facts_llm: LLM | None = None,
     namespace: str = "default",
     task_key: str | None = None,
+    keep_failed: bool = False,
 ) -> Procedure:
     """Build (do not store) a procedure from ``trajectory``. ``llm`` may be a factory,
-    called only if the strategy needs a model."""
+    called only if the strategy needs a model. A failed trajectory is refused unless
+    ``keep_failed`` (see :func:`builds`)."""
     check_choice("build strategy", strategy, BUILD_STRATEGIES)
+    if not builds(trajectory, keep_failed=keep_failed):
+        raise InvalidInput(not_built_reason(trajectory))
     script, fell_back = None, False
     if strategy in ("script", "proceduralization"):
         model = llm() if callable(llm) and not hasattr(llm, "complete") else llm

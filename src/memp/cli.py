@@ -75,7 +75,7 @@ def memory_add(
     """Build procedures from trajectories and store them."""
     from rich.progress import Progress
 
-    from memp.build import BUILD_STRATEGIES, read_trajectories
+    from memp.build import BUILD_STRATEGIES, builds, read_trajectories
     from memp.errors import MempError, check_choice
 
     try:
@@ -85,7 +85,8 @@ def memory_add(
             task = bar.add_task("building", total=len(trajectories))
             added = 0
             for t in trajectories:
-                if not only_success or t.success:
+                # failed trajectories are never built here (memp.build.builds)
+                if (t.success or not only_success) and builds(t):
                     mem.add(t, strategy=strategy)
                     added += 1
                 bar.advance(task)

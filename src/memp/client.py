@@ -22,6 +22,7 @@ import httpx
 from memp.errors import (
     BackendError,
     DimensionMismatch,
+    EmbedderMismatch,
     InvalidInput,
     MempError,
     NotFound,
@@ -44,6 +45,7 @@ _ERRORS: dict[str, type[MempError]] = {
     "unauthorized": AuthError,
     "forbidden": AuthError,
     "dimension_mismatch": DimensionMismatch,
+    "embedder_mismatch": EmbedderMismatch,
     "payload_too_large": PayloadTooLarge,
     "backend_error": BackendError,
     "store_error": StoreError,
@@ -115,6 +117,7 @@ class Client:
         *,
         strategy: str = "proceduralization",
         task_key: str | None = None,
+        keep_failed: bool = False,
     ) -> Procedure:
         """Build a procedure on the server without storing it."""
         body = {
@@ -122,6 +125,7 @@ class Client:
             "strategy": strategy,
             "task_key": task_key,
             "store": False,
+            "keep_failed": keep_failed,
         }
         return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
 
@@ -131,12 +135,15 @@ class Client:
         *,
         strategy: str = "proceduralization",
         task_key: str | None = None,
+        keep_failed: bool = False,
     ) -> Procedure:
-        """Build a procedure from ``trajectory`` and store both."""
+        """Build a procedure from ``trajectory`` and store both (a failed trajectory only
+        with ``keep_failed``, see :func:`memp.build.builds`)."""
         body = {
             "trajectory": trajectory.model_dump(mode="json"),
             "strategy": strategy,
             "task_key": task_key,
+            "keep_failed": keep_failed,
         }
         return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
 

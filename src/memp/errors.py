@@ -41,6 +41,10 @@ class DimensionMismatch(StoreError):
     pass
 
 
+class EmbedderMismatch(DimensionMismatch):
+    """The store's vectors were made by another embedder (even one of the same dimension)."""
+
+
 class BackendError(MempError):
     """An LLM / embedder backend cannot be reached or answered with an error."""
 

@@ -26,6 +26,7 @@ from memp.retrieve import (
 )
 from memp.retrieve import render as render_hits
 from memp.store import MemoryStore, open_store
+from memp.store.records import check_identity
 from memp.tokens import TokenCounter, count_tokens
 from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
 from memp.update import UpdateReport, apply_update, merge_duplicates
@@ -39,6 +40,11 @@ class Memory:
     ``embedder``: when None, the default local embedder is loaded on first need.
     ``facts``: how key facts are extracted ("auto": by the LLM if one was passed,
     otherwise content keywords).
+
+    A store belongs to one embedder: its name and dimension are recorded with the first
+    procedure written (a store written before that adopts the first embedder that opens
+    it), and another embedder is refused with :class:`memp.errors.EmbedderMismatch`.
+    Which trajectories become procedures follows :func:`memp.build.builds`.
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class Memory:
     ) -> None:
         check_choice("facts mode", facts, ("auto", "llm", "keywords"))
         self.store: MemoryStore = open_store(store)
+        self._claimed = False
         self.namespace = namespace
         self._llm = llm
         self._embedder = embedder
@@ -62,11 +69,17 @@ class Memory:
         self._seed = seed
         self._bm25: dict[tuple[Any, ...], BM25Index] = {}
         if embedder is not None:
-            self._check_dim(embedder)
+            try:
+                self._check_embedder(embedder)
+            except Exception:
+                if isinstance(store, str | Path):  # opened here: do not leak it
+                    self.store.close()
+                raise
 
     # -- backends ---------------------------------------------------------------
 
-    def _check_dim(self, embedder: Embedder) -> None:
+    def _check_embedder(self, embedder: Embedder) -> None:
+        """Refuse an embedder whose vectors would not compare with the stored ones."""
         dim = self.store.dim
         if dim is not None and dim != embedder.dim:
             raise DimensionMismatch(
@@ -74,6 +87,20 @@ class Memory:
                 f"store holds {dim}-dimensional ones; use the embedder the store was built with "
                 "or a new store"
             )
+        recorded = self.store.embedder_identity
+        if recorded is not None:
+            check_identity(recorded, embedder.name, embedder.dim, "this store")
+            self._claimed = True
+        elif dim is not None:
+            # Vectors from before identities were recorded: the first embedder adopts them.
+            self._claim(embedder)
+
+    def _claim(self, embedder: Embedder) -> None:
+        """Record the embedder as the store's (once; an empty store records nothing
+        until its first procedure is written)."""
+        if not self._claimed:
+            self.store.check_embedder(embedder.name, embedder.dim)
+            self._claimed = True
 
     @property
     def embedder(self) -> Embedder:
@@ -81,7 +108,7 @@ class Memory:
             from memp.embed import make_embedder
 
             emb = make_embedder(None)
-            self._check_dim(emb)
+            self._check_embedder(emb)
             self._embedder = emb
         return self._embedder
 
@@ -125,8 +152,13 @@ class Memory:
         *,
         strategy: str = "proceduralization",
         task_key: str | None = None,
+        keep_failed: bool = False,
     ) -> Procedure:
-        """Build a procedure (with embeddings) without storing it."""
+        """Build a procedure (with embeddings) without storing it.
+
+        A failed trajectory is refused unless ``keep_failed`` (then it is marked and
+        rendered as a failed attempt): see :func:`memp.build.builds`.
+        """
         check_choice("build strategy", strategy, BUILD_STRATEGIES)
         if not isinstance(trajectory, Trajectory):
             raise InvalidInput(f"build() takes a memp.Trajectory, got {type(trajectory).__name__}")
@@ -137,6 +169,7 @@ class Memory:
             facts_llm=self._facts_llm,
             namespace=self.namespace,
             task_key=task_key,
+            keep_failed=keep_failed,
         )
         return self._embed(p)
 
@@ -150,9 +183,14 @@ class Memory:
         *,
         strategy: str = "proceduralization",
         task_key: str | None = None,
+        keep_failed: bool = False,
     ) -> Procedure:
-        """Build a procedure from ``trajectory`` and store both."""
-        p = self.build(trajectory, strategy=strategy, task_key=task_key)
+        """Build a procedure from ``trajectory`` and store both.
+
+        A failed trajectory is refused (nothing stored) unless ``keep_failed``: see
+        :func:`memp.build.builds`; :meth:`record` stores the trajectory alone.
+        """
+        p = self.build(trajectory, strategy=strategy, task_key=task_key, keep_failed=keep_failed)
         self.record(trajectory)
         return self.add_procedure(p)
 
@@ -165,6 +203,8 @@ class Memory:
                     update={"facts": extract_facts(p.task, p.environment, self._facts_llm)}
                 )
             p = self._embed(p)
+        if self._embedder is not None:  # vectors made elsewhere say nothing of our embedder
+            self._claim(self._embedder)
         self.store.add([p])
         return p
 
@@ -248,7 +288,7 @@ class Memory:
         hits = pack(hits, k, budget_tokens, self.count_tokens)
         if track:
             for h in hits:
-                self.store.record_usage(h.procedure.id, retrieved=1)
+                self.store.record_usage(h.procedure.id, retrieved=1, namespace=ns)
         return hits
 
     def render(self, hits: Sequence[RetrievalHit]) -> str:
@@ -337,7 +377,8 @@ class Memory:
             hist = self.store.history(p.id, namespace=self.namespace)
             for old in hist[:-1]:
                 yield {"type": "version", "record": old.model_dump(mode="json")}
-            yield {"type": "procedure", "record": self.store.get(p.id).model_dump(mode="json")}
+            full = self.store.get(p.id, namespace=self.namespace)
+            yield {"type": "procedure", "record": full.model_dump(mode="json")}
         for t in self.store.list_trajectories(namespace=self.namespace):
             yield {
                 "type": "trajectory",
@@ -346,7 +387,8 @@ class Memory:
             }
 
     def import_jsonl(self, path: str | Path, *, replace: bool = False) -> int:
-        """Load a file written by :meth:`export_jsonl`; returns the number of records."""
+        """Load a file written by :meth:`export_jsonl` into this namespace (a record of
+        another namespace is refused); returns the number of records."""
         p = Path(path)
         if not p.is_file():
             from memp.errors import MissingData
@@ -366,7 +408,7 @@ class Memory:
                 records.append(rec)
         imp = getattr(self.store, "import_records", None)
         if imp is not None:
-            return imp(records, replace=replace)
+            return imp(records, replace=replace, namespace=self.namespace)
         for rec in records:  # generic path: history is replayed as new versions
             if rec["type"] == "procedure":
                 self.store.add([Procedure.model_validate(rec["record"])])

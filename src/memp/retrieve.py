@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from rank_bm25 import BM25Plus
 
+from memp.build import is_failure
 from memp.embed.base import Embedder
 from memp.store.base import MemoryStore
 from memp.tokens import STOPWORDS, count_tokens
@@ -189,16 +190,25 @@ def cosine_to(p: Procedure, query_vec: np.ndarray) -> float | None:
 # -- rendering and budget -----------------------------------------------------
 
 HEADER = "Procedures that worked on similar past tasks (follow them where they fit):"
+CAUTION = "Past attempts that failed on similar tasks (avoid repeating what went wrong):"
 
 
 def render(hits: Sequence[RetrievalHit]) -> str:
-    """The prompt block of guidelines; empty string when there are no hits."""
-    if not hits:
-        return ""
-    blocks = [HEADER]
-    for i, h in enumerate(hits, 1):
-        p = h.procedure
-        blocks.append(f"[{i}] Task: {p.task}\n{p.text()}".rstrip())
+    """The prompt block of guidelines; empty string when there are no hits.
+
+    Procedures kept from failed trajectories (see :func:`memp.build.builds`) go under
+    their own heading, so a failure is never presented as something that worked.
+    """
+    worked = [h for h in hits if not is_failure(h.procedure)]
+    failed = [h for h in hits if is_failure(h.procedure)]
+    blocks: list[str] = []
+    i = 0
+    for header, group in ((HEADER, worked), (CAUTION, failed)):
+        if group:
+            blocks.append(header)
+        for h in group:
+            i += 1
+            blocks.append(f"[{i}] Task: {h.procedure.task}\n{h.procedure.text()}".rstrip())
     return "\n\n".join(blocks)
 
 

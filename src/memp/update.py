@@ -1,6 +1,7 @@
 """Update strategies: keep procedural memory correct as outcomes come in.
 
-- ``vanilla``: add a procedure for every trajectory.
+- ``vanilla``: add a procedure for every trajectory; one from a failed trajectory is
+  kept as a failed attempt and rendered apart from what worked (:func:`memp.build.builds`).
 - ``validation``: add only successful trajectories.
 - ``adjustment``: as validation, and a retrieved procedure that was followed on a task
   that then failed is rewritten by the LLM from the failed trajectory (a new version;
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from memp.build import adjust_script
+from memp.build import adjust_script, is_failure
 from memp.errors import InvalidInput, NotFound, check_choice
 from memp.types import Outcome, Procedure, ProcedureStatus, Usage
 
@@ -102,7 +103,8 @@ def apply_update(
                     memory, o, threshold if threshold is not None else 0.95, build_strategy, report
                 )
             else:
-                report.added.append(memory.add(t, strategy=build_strategy).id)
+                kept = memory.add(t, strategy=build_strategy, keep_failed=strategy == "vanilla")
+                report.added.append(kept.id)
             continue
         report.skipped.append(t.id)
         if strategy == "adjustment" and t.success is False:
@@ -225,6 +227,8 @@ def merge_duplicates(memory: Memory, threshold: float = 0.95) -> UpdateReport:
             environment=p.environment,
         )
         group = [memory.get(pid) for pid, s in near if s >= threshold and pid not in gone]
+        # A failed attempt and a success are not duplicates: one would hide the other.
+        group = [q for q in group if is_failure(q) == is_failure(p)]
         if len(group) < 2:
             continue
         group.sort(key=lambda q: (-(q.usage.succeeded - q.usage.failed), q.created_at))
@@ -251,7 +255,11 @@ def merge_duplicates(memory: Memory, threshold: float = 0.95) -> UpdateReport:
             memory.retire(o.id)
             u = o.usage
             memory.store.record_usage(
-                survivor.id, retrieved=u.retrieved, succeeded=u.succeeded, failed=u.failed
+                survivor.id,
+                retrieved=u.retrieved,
+                succeeded=u.succeeded,
+                failed=u.failed,
+                namespace=memory.namespace,
             )
             gone.add(o.id)
         gone.add(survivor.id)

@@ -125,8 +125,12 @@ def test_lifecycle_through_the_client(server, tmp_path):
             mem.update([Outcome(trajectory=won)], strategy="validation", build_stratgy="x")
 
         # two identical procedures are consolidated into one, the other retired
-        twin_a = mem.add(episode("wash a plate", "take plate", "clean plate"), strategy="trajectory")
-        twin_b = mem.add(episode("wash a plate", "take plate", "clean plate"), strategy="trajectory")
+        twin_a = mem.add(
+            episode("wash a plate", "take plate", "clean plate"), strategy="trajectory"
+        )
+        twin_b = mem.add(
+            episode("wash a plate", "take plate", "clean plate"), strategy="trajectory"
+        )
         merged = mem.merge_duplicates(threshold=0.99)
         assert {twin_a.id, twin_b.id} & set(merged.merged)
         assert {mem.get(twin_a.id).status, mem.get(twin_b.id).status} == {
@@ -248,3 +252,22 @@ def test_procedure_ids_in_the_body_cannot_escape_the_namespace(http):
     p = Procedure(task="x", namespace="someone-else")
     r = http.post("/v1/procedures", json={"procedure": p.model_dump(mode="json")})
     assert r.status_code == 403
+
+
+def test_failed_episodes_are_recorded_but_not_built_unless_kept(http):
+    lost = episode("cool a tomato", "take tomato", success=False)
+    r = http.post(
+        "/v1/trajectories",
+        json={"trajectory": lost.model_dump(mode="json"), "build": "trajectory"},
+    )
+    assert r.status_code == 201 and r.json()["procedure"] is None
+    assert r.json()["skipped"].startswith("not built: the trajectory failed")
+    assert http.get(f"/v1/trajectories/{lost.id}").json()["success"] is False
+    body = {"trajectory": lost.model_dump(mode="json"), "strategy": "trajectory"}
+    r = http.post("/v1/build", json=body)
+    assert r.status_code == 422 and "keep_failed" in r.json()["error"]["message"]
+    assert http.get("/v1/procedures/count").json()["count"] == 0
+    r = http.post("/v1/build", json={**body, "keep_failed": True})
+    assert r.status_code == 201 and r.json()["metadata"]["source_success"] is False
+    rendered = http.post("/v1/retrieve", json={"task": "cool a tomato"}).json()["rendered"]
+    assert "worked" not in rendered and "failed" in rendered

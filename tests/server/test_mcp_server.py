@@ -11,11 +11,19 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+import memp
 from memp.server.http import Service, running
 from memp.server.mcp import http_app
 from memp.store import open_store
 
-TOOLS = {"retrieve_procedures", "record_trajectory", "report_outcome"}
+TOOLS = {
+    "retrieve_procedures",
+    "record_trajectory",
+    "report_outcome",
+    "list_procedures",
+    "get_procedure",
+    "retire_procedure",
+}
 STEPS = [
     {"action": "go to countertop 1", "observation": "you see an apple"},
     {"action": "take apple 1 from countertop 1", "observation": "you pick up the apple"},
@@ -31,7 +39,8 @@ async def call(session: ClientSession, tool: str, **args):
 
 async def exercise(session: ClientSession) -> tuple[str, str]:
     """The agent loop an MCP client runs: retrieve, act, record, report."""
-    await session.initialize()
+    init = await session.initialize()
+    assert (init.server_info.name, init.server_info.version) == ("memp", memp.__version__)
     tools = await session.list_tools()
     assert {t.name for t in tools.tools} == TOOLS
     first = await call(session, "retrieve_procedures", task="put an apple in the fridge")
@@ -64,6 +73,23 @@ async def exercise(session: ClientSession) -> tuple[str, str]:
     ] == 1
     bad = await session.call_tool("report_outcome", {"procedure_ids": ["nope"], "success": True})
     assert bad.is_error and "nope" in bad.content[0].text
+    # what the HTTP API offers besides: list, get, retire
+    listed = await call(session, "list_procedures")
+    assert [p["id"] for p in listed["procedures"]] == [pid] and listed["count"] == 1
+    assert listed["procedures"][0]["task"] == "put an apple in the fridge"
+    got = await call(session, "get_procedure", procedure_id=pid)
+    assert got["id"] == pid and got["trajectory"]["steps"][2]["action"] == "put apple 1 in fridge 1"
+    assert "embedding" not in got
+    assert (await call(session, "retire_procedure", procedure_id=pid))["status"] == "retired"
+    assert (await call(session, "list_procedures"))["procedures"] == []
+    assert [
+        p["id"] for p in (await call(session, "list_procedures", status="all"))["procedures"]
+    ] == [pid]
+    assert (await call(session, "retrieve_procedures", task="put an apple in the fridge"))[
+        "procedures"
+    ] == []
+    missing = await session.call_tool("get_procedure", {"procedure_id": "nope"})
+    assert missing.is_error and "nope" in missing.content[0].text
     return pid, rec["trajectory_id"]
 
 

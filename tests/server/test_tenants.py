@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import anyio
 import httpx
+import httpx2
 import pytest
+from fastapi.routing import APIRoute
 
 from memp.server.http import Service, create_app, running
 from memp.store.keys import SQLiteKeyStore, check_namespace
 from memp.types import Outcome, Procedure, Step, Trajectory
+
+SECRET = "zanzibar"  # a word only tenant a's data contains
+
+
+@dataclass
+class World:
+    svc: Service
+    app: Any
+    url: str
+    keys: dict[str, str]
+    a: httpx.Client
+    pid: str  # a's procedure (two versions, usage counted)
+    tid: str  # a's trajectory
+
+    def client(self, ns: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"authorization": f"Bearer {self.keys[ns]}"}, timeout=60
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -20,107 +45,258 @@ def world(request, tmp_path):
         else request.getfixturevalue("postgres_url")
     )
     svc = Service(db, embedder="hash", llm="none")
-    _, key_a = svc.keys.create("a", name="alice")
-    _, key_b = svc.keys.create("b", name="bob")
-    with running(create_app(db, service=svc)) as url:
-        a = httpx.Client(base_url=url, headers={"authorization": f"Bearer {key_a}"})
-        b = httpx.Client(base_url=url, headers={"authorization": f"Bearer {key_b}"})
+    keys = {ns: svc.keys.create(ns, name=ns)[1] for ns in ("a", "b", "b1", "b2")}
+    app = create_app(db, service=svc)
+    with running(app) as url:
+        w = World(svc, app, url, keys, None, "", "")  # type: ignore[arg-type]
+        w.a = w.client("a")
         t = Trajectory(
-            task="put a clean apple in the fridge", success=True, steps=[Step(action="take apple")]
+            task=f"put a clean {SECRET} apple in the fridge",
+            success=True,
+            steps=[Step(action=f"take {SECRET} apple")],
         )
-        r = a.post(
+        r = w.a.post(
             "/v1/trajectories",
             json={"trajectory": t.model_dump(mode="json"), "build": "trajectory"},
         )
         assert r.status_code == 201, r.text
-        yield svc, a, b, r.json()["procedure"]["id"], t, url
-        a.close()
-        b.close()
+        w.pid, w.tid = r.json()["procedure"]["id"], t.id
+        mem = svc.memory("a")
+        mem.store.update(mem.get(w.pid).model_copy(update={"script": f"1. {SECRET}"}), reason="e")
+        mem.report([w.pid], success=True)
+        # a twin, so that a merge crossing namespaces would change a's data
+        twin = t.model_copy(update={"id": t.id + "-twin"}).model_dump(mode="json")
+        assert w.a.post(
+            "/v1/trajectories", json={"trajectory": twin, "build": "trajectory"}
+        ).is_success
+        yield w
+        w.a.close()
     svc.close()
 
 
-def snapshot(svc: Service) -> str:
-    """Everything stored, to compare before and after the attempts."""
-    return json.dumps(list(svc.store.export_records()), sort_keys=True, default=str)
+def state_of_a(w: World) -> str:
+    """Everything tenant a has, to compare before and after another tenant's attempts."""
+    return json.dumps(list(w.svc.store.export_records(namespace="a")), sort_keys=True, default=str)
 
 
-def test_every_endpoint_is_scoped(world):
-    svc, a, b, pid, t, url = world
-    # a twin of a's procedure, so that a merge that crossed namespaces would change a's data
-    twin = t.model_copy(update={"id": t.id + "-twin"}).model_dump(mode="json")
-    assert a.post("/v1/trajectories", json={"trajectory": twin, "build": "trajectory"}).status_code == 201
-    before = snapshot(svc)
-    covered: set[tuple[str, str]] = set()
+VOLATILE = {"created_at", "updated_at", "last_used_at", "id", "procedure_id", "replaced_at"}
 
-    def check(method: str, route: str, path: str, expect: int, **kw) -> httpx.Response:
-        r = b.request(method, path, **kw)
-        assert r.status_code == expect, (method, path, r.status_code, r.text)
-        covered.add((method.lower(), route))
-        return r
+
+def normalised(body: str, ids: dict[str, str], ns: str) -> Any:
+    """A response with the ids the caller used and its namespace replaced by placeholders,
+    volatile fields (timestamps, ids the server made up) dropped: two tenants asking the
+    same thing of ids that exist elsewhere and of ids that exist nowhere must get the same."""
+    for name, value in ids.items():
+        body = body.replace(value, f"<{name}>")
+    body = body.replace(f"'{ns}'", "'<ns>'").replace(f'"{ns}"', '"<ns>"')
+
+    def drop(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: drop(v) for k, v in x.items() if k not in VOLATILE}
+        if isinstance(x, list):
+            return [drop(v) for v in x]
+        return x
+
+    try:
+        return drop(json.loads(body))
+    except ValueError:
+        return [drop(json.loads(line)) for line in body.splitlines() if line.strip()]
+
+
+def import_lines(w: World, ids: dict[str, str], ns: str) -> str:
+    """a's export of its procedure (both versions) and trajectory, rewritten into ``ns``
+    with ``ids``: what a tenant that learnt a's ids could send."""
+    text = w.a.get("/v1/export").text.replace(w.pid, ids["pid"]).replace(w.tid, ids["tid"])
+    out = []
+    for line in text.replace(SECRET, "copied").splitlines():
+        if "-twin" in line or (ids["pid"] not in line and ids["tid"] not in line):
+            continue
+        rec = json.loads(line)
+        if rec["type"] == "trajectory":
+            rec["namespace"] = ns
+        else:
+            rec["record"]["namespace"] = ns
+        out.append(json.dumps(rec))
+    assert len(out) == 3  # version 1, the procedure, its trajectory
+    return "\n".join(out)
+
+
+def http_probes(w: World) -> dict[tuple[str, str], Callable[..., httpx.Response]]:
+    """One request per /v1 route, as a tenant that knows (or guesses) ``ids``."""
+
+    def traj(ids: dict[str, str], task: str) -> dict[str, Any]:
+        return Trajectory(
+            id=ids["tid"], task=task, success=True, steps=[Step(action="go")]
+        ).model_dump(mode="json")
+
+    def outcome(ids: dict[str, str]) -> dict[str, Any]:
+        o = Outcome(
+            trajectory=Trajectory(id="o-" + ids["tid"], task="x", success=False), used=[ids["pid"]]
+        )
+        return o.model_dump(mode="json")
 
     P = "/v1/procedures/{procedure_id}"
-    check("GET", P, f"/v1/procedures/{pid}", 404)
-    check("GET", P + "/history", f"/v1/procedures/{pid}/history", 404)
-    check("POST", P + "/retire", f"/v1/procedures/{pid}/retire", 404)
-    check("POST", "/v1/report", "/v1/report", 404, json={"procedure_ids": [pid], "success": False})
-    outcome = Outcome(trajectory=Trajectory(task="x", success=False), used=[pid])
-    check(
-        "POST",
-        "/v1/update",
-        "/v1/update",
-        404,
-        json={"outcomes": [outcome.model_dump(mode="json")], "strategy": "erasure"},
-    )
-    check("GET", "/v1/trajectories/{trajectory_id}", f"/v1/trajectories/{t.id}", 404)
-    assert check("GET", "/v1/trajectories", "/v1/trajectories", 200).json() == []
-    assert (
-        check("GET", "/v1/procedures", "/v1/procedures", 200, params={"status": "all"}).json() == []
-    )
-    assert check("GET", "/v1/procedures/count", "/v1/procedures/count", 200).json() == {"count": 0}
-    hits = check("POST", "/v1/retrieve", "/v1/retrieve", 200, json={"task": t.task, "k": 5}).json()
-    assert hits["hits"] == [] and hits["rendered"] == ""
-    assert check("GET", "/v1/export", "/v1/export", 200).text == ""
-    exported = a.get("/v1/export").text
-    check("POST", "/v1/import", "/v1/import", 403, content=exported, params={"replace": "true"})
-    # writing into a's namespace by naming it, or by reusing a's ids
-    foreign = Procedure(task="x", namespace="a").model_dump(mode="json")
-    check("POST", "/v1/procedures", "/v1/procedures", 403, json={"procedure": foreign})
-    hijack = t.model_copy(update={"task": "overwritten"}).model_dump(mode="json")
-    check("POST", "/v1/trajectories", "/v1/trajectories", 409, json={"trajectory": hijack})
-    check(
-        "POST", "/v1/build", "/v1/build", 409, json={"trajectory": hijack, "strategy": "trajectory"}
-    )
-    assert check("POST", "/v1/merge", "/v1/merge", 200, json={"threshold": 0.5}).json()["merged"] == {}
-    assert check("GET", "/v1/whoami", "/v1/whoami", 200).json() == {"namespace": "b"}
+    return {
+        ("GET", "/v1/whoami"): lambda c, ids, ns: c.get("/v1/whoami"),
+        ("GET", P): lambda c, ids, ns: c.get(f"/v1/procedures/{ids['pid']}"),
+        ("GET", P + "/history"): lambda c, ids, ns: c.get(f"/v1/procedures/{ids['pid']}/history"),
+        ("POST", P + "/retire"): lambda c, ids, ns: c.post(f"/v1/procedures/{ids['pid']}/retire"),
+        ("POST", "/v1/report"): lambda c, ids, ns: c.post(
+            "/v1/report", json={"procedure_ids": [ids["pid"]], "success": False}
+        ),
+        ("POST", "/v1/update"): lambda c, ids, ns: c.post(
+            "/v1/update", json={"outcomes": [outcome(ids)], "strategy": "erasure"}
+        ),
+        ("GET", "/v1/trajectories/{trajectory_id}"): lambda c, ids, ns: c.get(
+            f"/v1/trajectories/{ids['tid']}"
+        ),
+        ("GET", "/v1/trajectories"): lambda c, ids, ns: c.get("/v1/trajectories"),
+        ("GET", "/v1/procedures"): lambda c, ids, ns: c.get(
+            "/v1/procedures", params={"status": "all"}
+        ),
+        ("GET", "/v1/procedures/count"): lambda c, ids, ns: c.get(
+            "/v1/procedures/count", params={"status": "all"}
+        ),
+        ("POST", "/v1/retrieve"): lambda c, ids, ns: c.post(
+            "/v1/retrieve", json={"task": f"put a clean {SECRET} apple in the fridge", "k": 5}
+        ),
+        ("GET", "/v1/export"): lambda c, ids, ns: c.get("/v1/export"),
+        # writes reusing a's ids: each makes the caller's own record or changes nothing
+        ("POST", "/v1/procedures"): lambda c, ids, ns: c.post(
+            "/v1/procedures",
+            json={"procedure": {"id": ids["pid"], "task": "own task", "script": "1. own"}},
+        ),
+        ("POST", "/v1/trajectories"): lambda c, ids, ns: c.post(
+            "/v1/trajectories", json={"trajectory": traj(ids, "own episode")}
+        ),
+        ("POST", "/v1/build"): lambda c, ids, ns: c.post(
+            "/v1/build", json={"trajectory": traj(ids, "own build"), "strategy": "trajectory"}
+        ),
+        ("POST", "/v1/import"): lambda c, ids, ns: c.post(
+            "/v1/import", content=import_lines(w, ids, ns), params={"replace": "true"}
+        ),
+        ("POST", "/v1/merge"): lambda c, ids, ns: c.post("/v1/merge", json={"threshold": 0.5}),
+    }
 
-    assert snapshot(svc) == before  # nothing of a's changed, nothing leaked into b
 
-    # every /v1 route of the API was tried
-    spec = httpx.get(f"{url}/openapi.json").json()
-    routes = {(m, p) for p, ops in spec["paths"].items() if p.startswith("/v1") for m in ops}
-    assert routes == covered
+def test_every_http_route_acts_only_within_the_callers_namespace(world):
+    """Every /v1 route (read from the app, so a new route cannot be forgotten), called by
+    another tenant with a's ids, reads nothing of a's, changes nothing of a's, and answers
+    exactly as for ids that exist nowhere: no existence oracle."""
+    w = world
+    routes = {
+        (m, r.path)
+        for r in w.app.routes
+        if isinstance(r, APIRoute) and r.path.startswith("/v1")
+        for m in r.methods
+    }
+    probes = http_probes(w)
+    assert routes == set(probes), "a /v1 route without a tenant probe: add one here"
+    before = state_of_a(w)
+    foreign = {"pid": w.pid, "tid": w.tid}
+    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex}
+    answers: dict[str, dict[tuple[str, str], Any]] = {}
+    for ns, ids in (("b1", foreign), ("b2", missing)):
+        with w.client(ns) as c:
+            answers[ns] = {}
+            for route, probe in probes.items():
+                r = probe(c, ids, ns)
+                assert r.status_code < 500, (route, r.text)
+                assert SECRET not in r.text, (route, r.text)  # nothing of a's is read
+                assert '"a"' not in r.text and "'a'" not in r.text, (route, r.text)
+                answers[ns][route] = (r.status_code, normalised(r.text, ids, ns))
+    for route in probes:
+        assert answers["b1"][route] == answers["b2"][route], route
+    assert state_of_a(w) == before  # nothing of a's changed
 
-    # and each one refuses a request with no key at all
+    # naming a's namespace outright is refused
+    with w.client("b") as b:
+        foreign_proc = Procedure(task="x", namespace="a").model_dump(mode="json")
+        assert b.post("/v1/procedures", json={"procedure": foreign_proc}).status_code == 403
+        exported = w.a.get("/v1/export").text
+        assert b.post("/v1/import", content=exported, params={"replace": "true"}).status_code == 403
+    assert state_of_a(w) == before
+
+    # every route refuses a request with no key at all
     for method, route in routes:
-        path = route.replace("{procedure_id}", pid).replace("{trajectory_id}", t.id)
-        assert httpx.request(method, url + path).status_code == 401, (method, route)
+        path = route.replace("{procedure_id}", w.pid).replace("{trajectory_id}", w.tid)
+        assert httpx.request(method, w.url + path).status_code == 401, (method, route)
 
-    # a's own key still sees its data
-    assert a.get(f"/v1/procedures/{pid}").status_code == 200
-    assert pid in [h["procedure"]["id"] for h in a.post("/v1/retrieve", json={"task": t.task}).json()["hits"]]
-    # and a's own merge does fold the twin
-    assert len(a.post("/v1/merge", json={"threshold": 0.99}).json()["merged"]) == 1
+    # a's own key still sees its data, and a's own merge does fold the twin
+    assert w.a.get(f"/v1/procedures/{w.pid}").status_code == 200
+    hits = w.a.post("/v1/retrieve", json={"task": f"put a clean {SECRET} apple in the fridge"})
+    assert w.pid in [h["procedure"]["id"] for h in hits.json()["hits"]]
+    assert len(w.a.post("/v1/merge", json={"threshold": 0.99}).json()["merged"]) == 1
+
+
+def mcp_probes(w: World) -> dict[str, Callable[[dict[str, str]], dict[str, Any]]]:
+    """One call per MCP tool, as a tenant that knows (or guesses) ``ids``."""
+    steps = [{"action": "go", "observation": "ok"}]
+    return {
+        "retrieve_procedures": lambda ids: {"task": f"put a clean {SECRET} apple in the fridge"},
+        "record_trajectory": lambda ids: {
+            "task": "own episode",
+            "steps": steps,
+            "success": True,
+            "used_procedure_ids": [ids["pid"]],
+        },
+        "report_outcome": lambda ids: {"procedure_ids": [ids["pid"]], "success": False},
+        "list_procedures": lambda ids: {"status": "all"},
+        "get_procedure": lambda ids: {"procedure_id": ids["pid"]},
+        "retire_procedure": lambda ids: {"procedure_id": ids["pid"]},
+    }
+
+
+def test_every_mcp_tool_acts_only_within_the_callers_namespace(world):
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from memp.server.mcp import http_app
+
+    w = world
+    probes = mcp_probes(w)
+    before = state_of_a(w)
+    foreign = {"pid": w.pid, "tid": w.tid}
+    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex}
+
+    async def walk(url: str, ns: str, ids: dict[str, str]) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {w.keys[ns]}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=60) as http,
+            streamable_http_client(f"{url}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = {t.name for t in (await session.list_tools()).tools}
+            assert tools == set(probes), "an MCP tool without a tenant probe: add one here"
+            out = {}
+            for name, args in probes.items():
+                result = await session.call_tool(name, args(ids))
+                text = json.dumps(
+                    [c.model_dump(mode="json") for c in result.content], sort_keys=True
+                )
+                assert SECRET not in text, (name, text)
+                assert '"a"' not in text and "'a'" not in text, (name, text)
+                out[name] = (result.is_error, normalised(text, ids, ns))
+            return out
+
+    with running(http_app(w.svc)) as url:
+        b1 = anyio.run(walk, url, "b1", foreign)
+        b2 = anyio.run(walk, url, "b2", missing)
+    assert b1 == b2
+    assert b1["get_procedure"][0] and b1["retire_procedure"][0]  # a's id is not found
+    assert state_of_a(w) == before
 
 
 def test_revoked_keys_stop_working_and_keys_are_stored_hashed(world, tmp_path):
-    svc, url = world[0], world[5]
+    svc, url = world.svc, world.url
     key, token = svc.keys.create("c")
     c = httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"})
     assert c.get("/v1/whoami").json() == {"namespace": "c"}
     svc.keys.revoke(key.id)
     assert c.get("/v1/whoami").status_code == 401
     assert not svc.keys.list(namespace="c")[0].active
-    assert {k.namespace for k in svc.keys.list(include_revoked=False)} == {"a", "b"}
+    assert {k.namespace for k in svc.keys.list(include_revoked=False)} == {"a", "b", "b1", "b2"}
     # a wrong secret with a real key id is refused
     forged = f"memp_{key.id}_{'x' * 43}"
     assert c.get("/v1/whoami", headers={"authorization": f"Bearer {forged}"}).status_code == 401

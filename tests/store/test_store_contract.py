@@ -231,18 +231,162 @@ def test_trajectories(store):
     assert [t.id for t in store.list_trajectories()] == [t1.id, t2.id]
 
 
-def test_trajectory_id_of_another_namespace_is_refused(store):
+def test_ids_are_scoped_to_their_namespace(store):
+    """Another namespace's id is neither visible nor taken: reusing it makes a separate record."""
+    rng = np.random.default_rng(10)
+    a = proc(rng, namespace="a", task="task of a")
+    store.add([a])
+    store.update(store.get(a.id).model_copy(update={"script": "a v2"}), reason="edit")
+    store.record_usage(a.id, retrieved=1, namespace="a")
+    b = proc(rng, namespace="b", task="task of b").model_copy(update={"id": a.id})
+    store.add([b])  # not "already exists": that answer would reveal a's id
+    with pytest.raises(InvalidInput, match="already exists"):
+        store.add([b])  # within one namespace ids stay unique
+    store.update(store.get(a.id, namespace="b").model_copy(update={"script": "b v2"}), reason="r")
+    store.set_status(a.id, ProcedureStatus.RETIRED, namespace="b")
+    store.record_usage(a.id, failed=5, namespace="b")
+    got = store.get(a.id, namespace="a")
+    assert (got.task, got.script, got.version, got.status) == ("task of a", "a v2", 2, "active")
+    assert (got.usage.retrieved, got.usage.failed) == (1, 0)
+    assert [h.script for h in store.history(a.id, namespace="a")] == [a.script, "a v2"]
+    assert [h.script for h in store.history(a.id, namespace="b")] == [b.script, "b v2"]
+    assert store.get(a.id, namespace="b").usage.failed == 5
+    assert [pid for pid, _ in store.search(np.asarray(a.embedding), namespace="a")] == [a.id]
+    assert store.search(np.asarray(b.embedding), namespace="b") == []  # b's is retired
+    # Without a namespace an id held by two is ambiguous: refused, never a guess.
+    with pytest.raises(InvalidInput, match="several namespaces"):
+        store.get(a.id)
+    with pytest.raises(InvalidInput, match="several namespaces"):
+        store.record_usage(a.id, retrieved=1)
+    # The same for trajectories.
     t = Trajectory(task="heat an egg", environment="alfworld")
     store.add_trajectory(t, namespace="a")
-    stolen = t.model_copy(update={"success": True})
-    with pytest.raises(InvalidInput, match="taken in another namespace"):
-        store.add_trajectory(stolen, namespace="b")
-    record = {"type": "trajectory", "namespace": "b", "record": stolen.model_dump(mode="json")}
-    with pytest.raises(InvalidInput, match="taken in another namespace"):
-        store.import_records([record])
-    # Both refusals left the stored trajectory as it was.
+    other = t.model_copy(update={"task": "b's own", "success": True})
+    store.add_trajectory(other, namespace="b")
     assert store.get_trajectory(t.id, namespace="a") == t
-    assert [x.id for x in store.list_trajectories(namespace="b")] == []
+    assert store.get_trajectory(t.id, namespace="b") == other
+    record = {"type": "trajectory", "namespace": "c", "record": other.model_dump(mode="json")}
+    assert store.import_records([record]) == 1
+    assert store.get_trajectory(t.id, namespace="a") == t
+    with pytest.raises(InvalidInput, match="several namespaces"):
+        store.get_trajectory(t.id)
+
+
+def test_import_acts_only_within_the_records_namespace(store):
+    rng = np.random.default_rng(11)
+    a = proc(rng, namespace="a", task="task of a")
+    store.add([a])
+    store.update(store.get(a.id).model_copy(update={"script": "a v2"}), reason="edit")
+    before = list(store.export_records(namespace="a"))
+    # b's records reusing a's id, with replace=True: a procedure and a "poisoned" version
+    b = proc(rng, namespace="b", task="task of b").model_copy(update={"id": a.id})
+    poisoned = b.model_copy(update={"version": 1, "script": "poisoned"})
+    records = [
+        {"type": "version", "record": poisoned.model_dump(mode="json")},
+        {
+            "type": "procedure",
+            "record": b.model_copy(update={"version": 2}).model_dump(mode="json"),
+        },
+    ]
+    assert store.import_records(records, replace=True) == 2
+    assert list(store.export_records(namespace="a")) == before
+    assert [h.script for h in store.history(a.id, namespace="a")] == [a.script, "a v2"]
+    assert [h.script for h in store.history(a.id, namespace="b")] == ["poisoned", b.script]
+    # An import bound to a namespace refuses records of any other.
+    with pytest.raises(InvalidInput, match="record 1 belongs to namespace 'a'"):
+        store.import_records(before, namespace="b")
+    # A version whose procedure is neither imported nor stored in its namespace is refused.
+    orphan = {
+        "type": "version",
+        "record": poisoned.model_copy(update={"namespace": "c"}).model_dump(mode="json"),
+    }
+    with pytest.raises(InvalidInput, match=r"record 1: .*no procedure"):
+        store.import_records([orphan])
+    # Without replace, an existing version is refused too (nothing is overwritten silently).
+    with pytest.raises(InvalidInput, match="already exists"):
+        store.import_records(records[:1])
+    assert list(store.export_records(namespace="a")) == before
+
+
+def test_a_store_of_the_first_schema_is_migrated_keeping_everything(location, monkeypatch):
+    """Schema 1 keyed records by id alone; opening such a store moves it to (namespace, id)."""
+    import memp.store.sqlite as sq
+
+    postgres = "://" in location
+    if postgres:
+        import memp.store.postgres as mod
+    else:
+        mod = sq
+        monkeypatch.setattr(sq, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(mod, "MIGRATIONS", mod.MIGRATIONS[:1])
+    rng = np.random.default_rng(12)
+    pb = proc(rng, namespace="b", task="task of b")
+    pa = proc(rng, namespace="a", task="task of a", version=2, script="a v2")
+    v1 = pa.model_copy(update={"version": 1, "script": "a v1"})
+    t = Trajectory(task="heat an egg", environment="alfworld", steps=[Step(action="go")])
+    s = open_store(location)
+    s.add([pb, pa])  # the INSERTs of schema 1 and 2 are the same
+    from memp.store.records import snapshot
+
+    if postgres:
+        with s._tx() as cur:
+            cur.execute(
+                "INSERT INTO procedure_versions (procedure_id, version, snapshot) "
+                "VALUES (%s, 1, %s)",
+                (pa.id, snapshot(v1)),
+            )
+            cur.execute(
+                "INSERT INTO trajectories (id, namespace, environment, data, created_at) "
+                "VALUES (%s, 'a', %s, %s, %s)",
+                (t.id, t.environment, t.model_dump_json(), t.created_at),
+            )
+    else:
+        s._conn.execute(
+            "INSERT INTO procedure_versions(id, version, snapshot) VALUES (?, 1, ?)",
+            (pa.id, snapshot(v1)),
+        )
+        s._conn.execute(
+            "INSERT INTO trajectories(id, namespace, environment, body) VALUES (?, 'a', ?, ?)",
+            (t.id, t.environment, t.model_dump_json()),
+        )
+    s.close()
+    monkeypatch.undo()
+    s = open_store(location)
+    try:
+        assert [p.id for p in s.list()] == [pb.id, pa.id]  # the listing order is kept
+        got = s.get(pa.id, namespace="a")
+        assert (got.version, got.script) == (2, "a v2")
+        assert np.allclose(got.fact_embeddings, pa.fact_embeddings, atol=1e-6)
+        assert [h.script for h in s.history(pa.id, namespace="a")] == ["a v1", "a v2"]
+        assert s.search(np.asarray(pa.embedding), k=1, namespace="a")[0][0] == pa.id
+        assert s.get_trajectory(t.id, namespace="a") == t
+        # and ids are now per namespace
+        s.add([proc(rng, namespace="b").model_copy(update={"id": pa.id})])
+        assert s.get(pa.id, namespace="a").script == "a v2"
+    finally:
+        s.close()
+
+
+def test_embedder_identity_is_recorded_and_enforced(location):
+    from memp.errors import EmbedderMismatch
+
+    s = open_store(location)
+    try:
+        assert s.embedder_identity is None
+        s.check_embedder("hash:16", 16)
+        s.check_embedder("hash:16", 16)  # the same embedder again is fine
+        with pytest.raises(EmbedderMismatch, match=r"'hash:16'.*'other:16'.*new store"):
+            s.check_embedder("other:16", 16)
+    finally:
+        s.close()
+    s = open_store(location)
+    try:
+        assert s.embedder_identity == {"name": "hash:16", "dim": 16}
+        assert s.stats()["embedder"] == {"name": "hash:16", "dim": 16}
+        with pytest.raises(EmbedderMismatch):
+            s.check_embedder("other:16", 16)
+    finally:
+        s.close()
 
 
 def test_reopen_keeps_everything(location):

@@ -2,6 +2,8 @@
 
 Every route under ``/v1`` needs ``Authorization: Bearer <key>``; the key decides
 the namespace, so a caller never names one and cannot reach another tenant's data.
+Ids are per namespace as well: another tenant's id is unknown here, and reusing it
+makes a record of the caller's own (no answer reveals that it exists elsewhere).
 Errors are JSON: ``{"error": {"code": ..., "message": ..., "details": ...}}``.
 """
 
@@ -26,6 +28,7 @@ import memp
 from memp.errors import (
     BackendError,
     DimensionMismatch,
+    EmbedderMismatch,
     InvalidInput,
     MempError,
     MissingData,
@@ -42,6 +45,12 @@ _VECTORS = {"embedding", "key_embedding", "fact_embeddings"}
 
 
 # ----------------------------------------------------------------------- models
+KEEP_FAILED = (
+    "Build a failed trajectory too: it is kept as a failed attempt, rendered apart from "
+    "the procedures that worked (by default a failed trajectory is not built)."
+)
+
+
 class _Body(BaseModel):
     # Unknown fields are rejected: a misspelt option must not be silently ignored.
     model_config = ConfigDict(extra="forbid")
@@ -50,8 +59,11 @@ class _Body(BaseModel):
 class RecordRequest(_Body):
     trajectory: Trajectory
     build: Literal["trajectory", "script", "proceduralization"] | None = Field(
-        None, description="Also build and store a procedure from it with this strategy."
+        None,
+        description="Also build and store a procedure from it with this strategy (not from "
+        "a failed trajectory unless keep_failed).",
     )
+    keep_failed: bool = Field(False, description=KEEP_FAILED)
 
 
 class BuildRequest(_Body):
@@ -59,6 +71,7 @@ class BuildRequest(_Body):
     strategy: str = "proceduralization"
     task_key: str | None = Field(None, description="The task with entities abstracted.")
     store: bool = Field(True, description="Store the procedure (add) or only return it (build).")
+    keep_failed: bool = Field(False, description=KEEP_FAILED)
 
 
 class ProcedureRequest(_Body):
@@ -196,6 +209,7 @@ class ApiError(Exception):
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
     (UnknownOption, 422, "unknown_option"),
+    (EmbedderMismatch, 409, "embedder_mismatch"),
     (DimensionMismatch, 409, "dimension_mismatch"),
     (InvalidInput, 422, "invalid_input"),
     (MissingDependency, 501, "missing_dependency"),
@@ -204,20 +218,6 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (StoreError, 503, "store_error"),
     (MempError, 500, "memp_error"),
 ]
-
-
-def _check_trajectory_owner(svc: Service, ns: str, trajectory_id: str) -> None:
-    """Re-sending a trajectory replaces it; an id held by another tenant is refused."""
-    try:
-        svc.store.get_trajectory(trajectory_id)
-    except NotFound:
-        return
-    try:
-        svc.store.get_trajectory(trajectory_id, namespace=ns)
-    except NotFound:
-        raise ApiError(
-            409, "conflict", f"trajectory id {trajectory_id!r} is taken; use a new id"
-        ) from None
 
 
 def _dump(p: Procedure, vectors: bool) -> dict[str, Any]:
@@ -309,6 +309,24 @@ class Service:
                 )
                 self._memories[namespace] = mem
             return mem
+
+    def record(
+        self,
+        namespace: str,
+        trajectory: Trajectory,
+        build: str | None,
+        *,
+        keep_failed: bool = False,
+    ) -> tuple[Procedure | None, str | None]:
+        """Store an episode and, if ``build`` names a strategy, a procedure from it when
+        the build rule allows (:func:`memp.build.builds`); returns (procedure, why not)."""
+        from memp.build import builds, not_built_reason
+
+        m = self.memory(namespace)
+        if build and builds(trajectory, keep_failed=keep_failed):
+            return m.add(trajectory, strategy=build, keep_failed=keep_failed), None
+        m.record(trajectory)
+        return None, not_built_reason(trajectory) if build else None
 
     def close(self) -> None:
         self.keys.close()
@@ -443,18 +461,14 @@ def create_app(
 
     @app.post("/v1/trajectories", status_code=201, tags=["memory"])
     def record(body: RecordRequest, ns: str = Tenant) -> dict[str, Any]:
-        """Store a raw trajectory; with ``build`` also build and store a procedure from it."""
-        m = mem(ns)
-        _check_trajectory_owner(svc, ns, body.trajectory.id)
-        proc = None
-        if body.build:
-            proc = m.add(body.trajectory, strategy=body.build)  # stores the trajectory too
-        else:
-            m.record(body.trajectory)
+        """Store a raw trajectory; with ``build`` also build and store a procedure from it
+        (a failed trajectory only with ``keep_failed``; ``skipped`` says why not)."""
+        proc, skipped = svc.record(ns, body.trajectory, body.build, keep_failed=body.keep_failed)
         # Procedures go out without their vectors, as everywhere (?vectors=true on GET).
         return {
             "trajectory_id": body.trajectory.id,
             "procedure": None if proc is None else _dump(proc, False),
+            "skipped": skipped,
         }
 
     @app.get("/v1/trajectories", tags=["memory"])
@@ -474,12 +488,14 @@ def create_app(
 
     @app.post("/v1/build", status_code=201, tags=["memory"])
     def build(body: BuildRequest, ns: str = Tenant) -> dict[str, Any]:
-        """Build a procedure from a trajectory; stored unless ``store`` is false."""
+        """Build a procedure from a trajectory; stored unless ``store`` is false. A failed
+        trajectory is refused (422) unless ``keep_failed``."""
         m = mem(ns)
-        if body.store:
-            _check_trajectory_owner(svc, ns, body.trajectory.id)
         proc = (m.add if body.store else m.build)(
-            body.trajectory, strategy=body.strategy, task_key=body.task_key
+            body.trajectory,
+            strategy=body.strategy,
+            task_key=body.task_key,
+            keep_failed=body.keep_failed,
         )
         return _dump(proc, False)
 
@@ -628,7 +644,10 @@ def create_app(
             records.append(rec)
         from starlette.concurrency import run_in_threadpool
 
-        n = await run_in_threadpool(svc.store.import_records, records, replace=replace)
+        # The store checks the namespace again: the import can only write the caller's.
+        n = await run_in_threadpool(
+            svc.store.import_records, records, replace=replace, namespace=ns
+        )
         return {"imported": n}
 
     return app

@@ -1,10 +1,13 @@
 """MCP server: procedural memory as tools any MCP-capable agent can call.
 
 Tools: ``retrieve_procedures`` (guidelines for a task), ``record_trajectory`` (an
-episode and its outcome; successful ones become procedures) and ``report_outcome``
-(did the retrieved procedures work). Over stdio the namespace is fixed at start;
-over streamable HTTP every request needs ``Authorization: Bearer <key>`` and the key
-picks the namespace, exactly as in the HTTP API.
+episode and its outcome; it becomes a procedure under the one build rule,
+:func:`memp.build.builds`: not when it failed), ``report_outcome`` (did the retrieved
+procedures work), and ``list_procedures`` / ``get_procedure`` / ``retire_procedure``
+to inspect and prune the memory. The server reports memp's version in its server
+info. Over stdio the namespace is fixed at start; over streamable HTTP every request
+needs ``Authorization: Bearer <key>`` and the key picks the namespace, exactly as in
+the HTTP API.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,9 +29,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependency("mcp", "server", "needed for `memp mcp`") from exc
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import memp
+from memp.build import is_failure
 from memp.errors import InvalidInput, MempError
 from memp.server.http import Service
-from memp.types import Step, Trajectory
+from memp.types import Procedure, ProcedureStatus, Step, Trajectory
 
 INSTRUCTIONS = (
     "Procedural memory. Before a task, call retrieve_procedures with the task and follow "
@@ -56,7 +61,9 @@ def _as_tool_error() -> Iterator[None]:
 def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
     """The MCP server over ``service``. ``namespace``: used when the transport carries
     no API key (stdio); ``None`` makes a key mandatory."""
-    server = MCPServer("memp", instructions=INSTRUCTIONS, log_level="WARNING")
+    server = MCPServer(
+        "memp", version=memp.__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
 
     def tenant(ctx: Context) -> str:
         headers = None
@@ -113,9 +120,11 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
         environment: str = "generic",
         build: Literal["trajectory", "script", "proceduralization", "none"] = "trajectory",
         used_procedure_ids: list[str] | None = None,
+        keep_failed: bool = False,
     ) -> dict[str, Any]:
-        """Store an episode and its outcome. A successful one is built into a procedure
-        (``build``); the procedures it used get their success/failure counted."""
+        """Store an episode and its outcome. One that did not fail is built into a
+        procedure (``build``); a failed one only with ``keep_failed``, and then it is shown
+        as a failed attempt to avoid. The procedures it used get their outcome counted."""
         with _as_tool_error():
             ns = tenant(ctx)
             mem = service.memory(ns)
@@ -132,15 +141,14 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
                 success=success,
                 metadata={"source": "mcp", "retrieved": used},
             )
-            mem.record(trajectory)
-            procedure_id = None
-            if success and build != "none" and steps:
-                procedure_id = mem.add(trajectory, strategy=build).id
+            strategy = build if build != "none" and steps else None
+            proc, skipped = service.record(ns, trajectory, strategy, keep_failed=keep_failed)
             if used:
                 mem.report(used, success=success)
             return {
                 "trajectory_id": trajectory.id,
-                "procedure_id": procedure_id,
+                "procedure_id": None if proc is None else proc.id,
+                "skipped": skipped,
                 "reported": len(used),
             }
 
@@ -155,7 +163,56 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
             service.memory(ns).report(ids, success=success)
             return {"reported": len(ids)}
 
+    @server.tool()
+    def list_procedures(
+        ctx: Context,
+        environment: str | None = None,
+        status: Literal["active", "retired", "all"] = "active",
+        limit: Annotated[int, Field(ge=1, le=1000)] = 20,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """The stored procedures, oldest first: id, task, environment, version, status,
+        usage counters, and whether it was kept from a failed attempt."""
+        with _as_tool_error():
+            mem = service.memory(tenant(ctx))
+            st = None if status == "all" else ProcedureStatus(status)
+            procs = mem.list(environment=environment, status=st, limit=limit, offset=offset)
+            return {
+                "procedures": [_summary(p) for p in procs],
+                "count": mem.count(environment=environment, status=st),
+            }
+
+    @server.tool()
+    def get_procedure(procedure_id: str, ctx: Context) -> dict[str, Any]:
+        """One procedure in full (without its vectors): script, steps, provenance, usage."""
+        with _as_tool_error():
+            p = service.memory(tenant(ctx)).get(procedure_id)
+            return p.model_dump(mode="json", exclude=_VECTORS)
+
+    @server.tool()
+    def retire_procedure(procedure_id: str, ctx: Context) -> dict[str, Any]:
+        """Stop a procedure from being retrieved (it stays, with its history)."""
+        with _as_tool_error():
+            p = service.memory(tenant(ctx)).retire(procedure_id)
+            return {"id": p.id, "status": p.status.value, "version": p.version}
+
     return server
+
+
+_VECTORS = {"embedding", "key_embedding", "fact_embeddings"}
+
+
+def _summary(p: Procedure) -> dict[str, Any]:
+    u = p.usage
+    return {
+        "id": p.id,
+        "task": p.task,
+        "environment": p.environment,
+        "version": p.version,
+        "status": p.status.value,
+        "usage": {"retrieved": u.retrieved, "succeeded": u.succeeded, "failed": u.failed},
+        "failed_attempt": is_failure(p),
+    }
 
 
 class RequireKey:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,16 +21,32 @@ class MemoryStore(Protocol):
     Every write is one transaction. Vectors are L2-normalised float32; ``search``
     returns inner products (= cosine). ``dim`` is fixed by the first vector stored;
     a vector of another size raises :class:`memp.errors.DimensionMismatch`.
+
+    Ids (of procedures and of trajectories) are unique within a namespace: another
+    namespace may hold the same id as a record of its own, and nothing done in one
+    namespace reads, changes or reveals another's. ``namespace=None`` means any
+    namespace (single-user and admin use); an id held by several is then refused.
     """
 
     @property
     def dim(self) -> int | None: ...
 
+    @property
+    def embedder_identity(self) -> dict[str, Any] | None:
+        """The embedder the stored vectors come from (``{"name", "dim"}``), once recorded."""
+        ...
+
+    def check_embedder(self, name: str, dim: int) -> None:
+        """Record the embedder if none is recorded yet (atomically: concurrent first
+        writers agree), else raise :class:`memp.errors.EmbedderMismatch` if it differs."""
+        ...
+
     # procedures
     def add(self, procedures: Sequence[Procedure]) -> None: ...
     def get(self, procedure_id: str, *, namespace: str | None = None) -> Procedure: ...
     def update(self, procedure: Procedure, *, reason: str = "") -> Procedure:
-        """Store a new version of ``procedure`` (version + 1); the old one stays in history."""
+        """Store a new version of ``procedure`` (the one with its id in its namespace;
+        version + 1); the old one stays in history."""
         ...
 
     def history(self, procedure_id: str, *, namespace: str | None = None) -> list[Procedure]: ...

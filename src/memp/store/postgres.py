@@ -6,10 +6,12 @@ history table. Vectors live in one table with an HNSW index per kind (inner
 product), so search is approximate (ef_search 100; recall@10 0.9 on random 64-d
 vectors, higher on real embeddings). A filtered HNSW scan that comes back short of
 k is redone as an exact scan; best-fact search (``kind="fact"``) is always exact.
+Records are keyed by (namespace, id): ids are unique within a namespace only.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,25 +22,25 @@ from memp.errors import (
     DimensionMismatch,
     InvalidInput,
     MissingDependency,
-    NotFound,
     StoreError,
 )
 from memp.store.base import KINDS, VectorKind
 from memp.store.records import (
-    already_stored,
     body,
+    check_identity,
     duplicate_procedure,
     from_columns,
     given_kinds,
+    identity,
     next_version,
-    parse_record,
     procedure_not_found,
     procedure_record,
     query_vector,
+    run_import,
     scope_filters,
     snapshot,
+    the_one,
     trajectory_record,
-    trajectory_taken,
     unit,
     vectors_of,
     version_record,
@@ -114,6 +116,27 @@ MIGRATIONS: list[tuple[int, str]] = [
             created_at timestamptz NOT NULL,
             revoked_at timestamptz
         );
+        """,
+    ),
+    (
+        2,
+        # Records keyed by (namespace, id), so one namespace can neither reach nor detect
+        # another's ids; a version takes the namespace its snapshot was written in.
+        """
+        ALTER TABLE vectors DROP CONSTRAINT vectors_procedure_id_fkey;
+        ALTER TABLE vectors DROP CONSTRAINT vectors_pkey;
+        ALTER TABLE procedures DROP CONSTRAINT procedures_pkey;
+        ALTER TABLE procedures ADD PRIMARY KEY (namespace, id);
+        ALTER TABLE vectors ADD PRIMARY KEY (namespace, procedure_id, kind, idx);
+        ALTER TABLE vectors ADD FOREIGN KEY (namespace, procedure_id)
+            REFERENCES procedures (namespace, id) ON DELETE CASCADE;
+        ALTER TABLE procedure_versions ADD COLUMN namespace text;
+        UPDATE procedure_versions SET namespace = coalesce(snapshot->>'namespace', 'default');
+        ALTER TABLE procedure_versions ALTER COLUMN namespace SET NOT NULL;
+        ALTER TABLE procedure_versions DROP CONSTRAINT procedure_versions_pkey;
+        ALTER TABLE procedure_versions ADD PRIMARY KEY (namespace, procedure_id, version);
+        ALTER TABLE trajectories DROP CONSTRAINT trajectories_pkey;
+        ALTER TABLE trajectories ADD PRIMARY KEY (namespace, id);
         """,
     ),
 ]
@@ -220,6 +243,24 @@ class PostgresStore:
     def dim(self) -> int | None:
         return self._dim
 
+    @property
+    def embedder_identity(self) -> dict[str, Any] | None:
+        with self._read() as cur:
+            cur.execute("SELECT value FROM memp_meta WHERE key = 'embedder'")
+            row = cur.fetchone()
+        return json.loads(row["value"]) if row else None
+
+    def check_embedder(self, name: str, dim: int) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO memp_meta (key, value) VALUES ('embedder', %s) "
+                "ON CONFLICT (key) DO NOTHING",
+                (identity(name, dim),),
+            )
+            cur.execute("SELECT value FROM memp_meta WHERE key = 'embedder'")
+            row = cur.fetchone()
+            check_identity(json.loads(row["value"]), name, dim, self._where)
+
     def _check_dim(self, cur: psycopg.Cursor[Any], vectors: list[np.ndarray]) -> None:
         """Fix the dimension on the first vector (and build the HNSW indexes then)."""
         if not vectors:
@@ -263,8 +304,8 @@ class PostgresStore:
         self._check_dim(cur, [v for _, v in vecs])
         if kinds and not fresh:
             cur.execute(
-                "DELETE FROM vectors WHERE procedure_id = %s AND kind = ANY(%s)",
-                (p.id, list(kinds)),
+                "DELETE FROM vectors WHERE namespace = %s AND procedure_id = %s AND kind = ANY(%s)",
+                (p.namespace, p.id, list(kinds)),
             )
         if vecs:
             active = p.status == ProcedureStatus.ACTIVE
@@ -319,22 +360,22 @@ class PostgresStore:
     ) -> list[Procedure]:
         if not rows:
             return []
-        vecs: dict[str, dict[str, list[list[float]]]] = {}
+        # by (namespace, id): the same id may name procedures of several namespaces
+        vecs: dict[tuple[str, str], dict[str, list[list[float]]]] = {}
         if vectors and "vkinds" in rows[0]:  # fetched with the row (_FULL)
             for r in rows:
-                pv = vecs.setdefault(r["id"], {})
+                pv = vecs.setdefault((r["namespace"], r["id"]), {})
                 for kind, v in zip(r["vkinds"] or [], r["vecs"] or [], strict=True):
                     pv.setdefault(kind, []).append([float(x) for x in v])
         elif vectors:
             cur.execute(
-                "SELECT procedure_id, kind, embedding FROM vectors WHERE procedure_id = ANY(%s) "
-                "ORDER BY procedure_id, kind, idx",
+                "SELECT namespace, procedure_id, kind, embedding FROM vectors "
+                "WHERE procedure_id = ANY(%s) ORDER BY procedure_id, kind, idx",
                 ([r["id"] for r in rows],),
             )
             for v in cur.fetchall():
-                vecs.setdefault(v["procedure_id"], {}).setdefault(v["kind"], []).append(
-                    _as_list(v["embedding"])
-                )
+                key = (v["namespace"], v["procedure_id"])
+                vecs.setdefault(key, {}).setdefault(v["kind"], []).append(_as_list(v["embedding"]))
         return [
             from_columns(
                 r["data"],
@@ -343,7 +384,7 @@ class PostgresStore:
                 succeeded=r["succeeded"],
                 failed=r["failed"],
                 last_used_at=r["last_used_at"],
-                vectors=vecs.get(r["id"]),
+                vectors=vecs.get((r["namespace"], r["id"])),
             )
             for r in rows
         ]
@@ -364,29 +405,25 @@ class PostgresStore:
     ) -> dict[str, Any]:
         scope, args = self._scope(namespace)
         cur.execute(
-            f"SELECT * FROM procedures WHERE id = %s AND {scope}{' FOR UPDATE' if lock else ''}",
+            f"SELECT * FROM procedures WHERE id = %s AND {scope} LIMIT 2"
+            + (" FOR UPDATE" if lock else ""),
             [procedure_id, *args],
         )
-        row = cur.fetchone()
-        if row is None:
-            raise procedure_not_found(procedure_id, namespace, self._where)
-        return row
+        return the_one(cur.fetchall(), "procedure", procedure_id, namespace, self._where)
 
     # A procedure with its vectors in one statement (one round trip, one snapshot).
     _FULL = (
         "SELECT p.*, v.vkinds, v.vecs FROM procedures p LEFT JOIN LATERAL ("
         "SELECT array_agg(kind ORDER BY kind, idx) AS vkinds, "
         "array_agg(embedding::real[] ORDER BY kind, idx) AS vecs "
-        "FROM vectors WHERE procedure_id = p.id) v ON TRUE"
+        "FROM vectors WHERE procedure_id = p.id AND namespace = p.namespace) v ON TRUE"
     )
 
     def get(self, procedure_id: str, *, namespace: str | None = None) -> Procedure:
         scope, args = self._scope(namespace, alias="p.")
         with self._read() as cur:
-            cur.execute(f"{self._FULL} WHERE p.id = %s AND {scope}", [procedure_id, *args])
-            row = cur.fetchone()
-            if row is None:
-                raise procedure_not_found(procedure_id, namespace, self._where)
+            cur.execute(f"{self._FULL} WHERE p.id = %s AND {scope} LIMIT 2", [procedure_id, *args])
+            row = the_one(cur.fetchall(), "procedure", procedure_id, namespace, self._where)
             return self._load(cur, [row])[0]
 
     def update(self, procedure: Procedure, *, reason: str = "") -> Procedure:
@@ -394,32 +431,36 @@ class PostgresStore:
         stored, and vector kinds the new record leaves empty keep their stored vectors."""
         with self._tx() as cur:
             # FOR UPDATE: two concurrent updates of one procedure get distinct versions.
-            old = self._load(cur, [self._get(cur, procedure.id, None, lock=True)], vectors=False)[0]
+            row = self._get(cur, procedure.id, procedure.namespace, lock=True)
+            ns = row["namespace"]
+            old = self._load(cur, [row], vectors=False)[0]
             cur.execute(
-                "INSERT INTO procedure_versions (procedure_id, version, snapshot, reason) "
-                "VALUES (%s, %s, %s, %s)",
-                (old.id, old.version, snapshot(old), reason),
+                "INSERT INTO procedure_versions (namespace, procedure_id, version, snapshot, "
+                "reason) VALUES (%s, %s, %s, %s, %s)",
+                (ns, old.id, old.version, snapshot(old), reason),
             )
             new = next_version(old, procedure, reason)
             cur.execute(
                 "UPDATE procedures SET environment = %s, version = %s, data = %s, updated_at = %s, "
-                "changed_at = clock_timestamp() WHERE id = %s",
-                (new.environment, new.version, body(new), new.updated_at, new.id),
+                "changed_at = clock_timestamp() WHERE namespace = %s AND id = %s",
+                (new.environment, new.version, body(new), new.updated_at, ns, new.id),
             )
             self._write_vectors(cur, new, given_kinds(new))
             cur.execute(
-                "UPDATE vectors SET environment = %s WHERE procedure_id = %s",
-                (new.environment, new.id),
+                "UPDATE vectors SET environment = %s WHERE namespace = %s AND procedure_id = %s",
+                (new.environment, ns, new.id),
             )
-            return self._load(cur, [self._get(cur, new.id, None)])[0]
+            return self._load(cur, [self._get(cur, new.id, ns)])[0]
 
     def history(self, procedure_id: str, *, namespace: str | None = None) -> list[Procedure]:
         """Every version of a procedure, oldest first, the current one last."""
         with self._tx() as cur:
-            current = self._load(cur, [self._get(cur, procedure_id, namespace)], vectors=False)[0]
+            row = self._get(cur, procedure_id, namespace)
+            current = self._load(cur, [row], vectors=False)[0]
             cur.execute(
-                "SELECT snapshot FROM procedure_versions WHERE procedure_id = %s ORDER BY version",
-                (procedure_id,),
+                "SELECT snapshot FROM procedure_versions WHERE namespace = %s AND procedure_id = %s "
+                "ORDER BY version",
+                (row["namespace"], procedure_id),
             )
             older = [Procedure.model_validate(r["snapshot"]) for r in cur.fetchall()]
         return [*older, current]
@@ -460,16 +501,17 @@ class PostgresStore:
     ) -> Procedure:
         status = ProcedureStatus(status)
         with self._tx() as cur:
-            self._get(cur, procedure_id, namespace, lock=True)
+            ns = self._get(cur, procedure_id, namespace, lock=True)["namespace"]
             cur.execute(
-                "UPDATE procedures SET status = %s, changed_at = clock_timestamp() WHERE id = %s",
-                (status.value, procedure_id),
+                "UPDATE procedures SET status = %s, changed_at = clock_timestamp() "
+                "WHERE namespace = %s AND id = %s",
+                (status.value, ns, procedure_id),
             )
             cur.execute(
-                "UPDATE vectors SET active = %s WHERE procedure_id = %s",
-                (status == ProcedureStatus.ACTIVE, procedure_id),
+                "UPDATE vectors SET active = %s WHERE namespace = %s AND procedure_id = %s",
+                (status == ProcedureStatus.ACTIVE, ns, procedure_id),
             )
-            return self._load(cur, [self._get(cur, procedure_id, None)])[0]
+            return self._load(cur, [self._get(cur, procedure_id, ns)])[0]
 
     def record_usage(
         self,
@@ -480,13 +522,16 @@ class PostgresStore:
         failed: int = 0,
         namespace: str | None = None,
     ) -> None:
-        scope, args = self._scope(namespace)
+        ns = namespace
+        if ns is None:  # the one namespace holding the id (an id held by two is refused)
+            with self._read() as cur:
+                ns = self._get(cur, procedure_id, None)["namespace"]
         # One UPDATE adding to the counters: concurrent reporters cannot lose increments.
         with self._counters.connection() as conn:
             cur = conn.execute(
                 "UPDATE procedures SET retrieved = retrieved + %s, succeeded = succeeded + %s, "
-                f"failed = failed + %s, last_used_at = now() WHERE id = %s AND {scope}",
-                [int(retrieved), int(succeeded), int(failed), procedure_id, *args],
+                "failed = failed + %s, last_used_at = now() WHERE namespace = %s AND id = %s",
+                [int(retrieved), int(succeeded), int(failed), ns, procedure_id],
             )
             if cur.rowcount == 0:
                 raise procedure_not_found(procedure_id, namespace, self._where)
@@ -545,30 +590,28 @@ class PostgresStore:
 
     # -------------------------------------------------------------- trajectories
     def add_trajectory(self, trajectory: Trajectory, *, namespace: str = "default") -> None:
-        """Store (or replace, by id) a trajectory; an id held by another namespace is refused."""
+        """Store (or replace, by id within ``namespace``) a trajectory."""
         with self._tx() as cur:
             self._put_trajectory(cur, trajectory, namespace)
 
-    def _put_trajectory(self, cur: psycopg.Cursor[Any], t: Trajectory, namespace: str) -> None:
+    @staticmethod
+    def _put_trajectory(cur: psycopg.Cursor[Any], t: Trajectory, namespace: str) -> None:
         cur.execute(
             "INSERT INTO trajectories (id, namespace, environment, data, created_at) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-            "environment = EXCLUDED.environment, data = EXCLUDED.data "
-            "WHERE trajectories.namespace = EXCLUDED.namespace",
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, id) DO UPDATE SET "
+            "environment = EXCLUDED.environment, data = EXCLUDED.data",
             (t.id, namespace, t.environment, t.model_dump_json(), t.created_at),
         )
-        if cur.rowcount == 0:
-            raise trajectory_taken(t.id)
 
     def get_trajectory(self, trajectory_id: str, *, namespace: str | None = None) -> Trajectory:
         scope, args = self._scope(namespace)
         with self._read() as cur:
             cur.execute(
-                f"SELECT data FROM trajectories WHERE id = %s AND {scope}", [trajectory_id, *args]
+                f"SELECT data FROM trajectories WHERE id = %s AND {scope} LIMIT 2",
+                [trajectory_id, *args],
             )
-            row = cur.fetchone()
-        if row is None:
-            raise NotFound(f"no trajectory {trajectory_id!r} in {self._where}")
+            rows = cur.fetchall()
+        row = the_one(rows, "trajectory", trajectory_id, namespace, self._where)
         return Trajectory.model_validate(row["data"])
 
     def list_trajectories(
@@ -600,15 +643,16 @@ class PostgresStore:
                     for i in range(0, len(rows), 200):
                         chunk = rows[i : i + 200]
                         cur.execute(
-                            "SELECT snapshot FROM procedure_versions WHERE procedure_id = ANY(%s) "
-                            "ORDER BY procedure_id, version",
+                            "SELECT namespace, procedure_id, snapshot FROM procedure_versions "
+                            "WHERE procedure_id = ANY(%s) ORDER BY procedure_id, version",
                             ([r["id"] for r in chunk],),
                         )
-                        versions: dict[str, list[Any]] = {}
+                        versions: dict[tuple[str, str], list[Any]] = {}
                         for v in cur.fetchall():
-                            versions.setdefault(v["snapshot"]["id"], []).append(v["snapshot"])
+                            key = (v["namespace"], v["procedure_id"])
+                            versions.setdefault(key, []).append(v["snapshot"])
                         for p in self._load(cur, chunk):
-                            for snap in versions.get(p.id, []):
+                            for snap in versions.get((p.namespace, p.id), []):
                                 yield version_record(snap)
                             yield procedure_record(p)
                     cur.execute(
@@ -619,35 +663,48 @@ class PostgresStore:
             finally:
                 conn.isolation_level = None
 
-    def import_records(self, records: Iterable[dict[str, Any]], *, replace: bool = False) -> int:
+    def import_records(
+        self,
+        records: Iterable[dict[str, Any]],
+        *,
+        replace: bool = False,
+        namespace: str | None = None,
+    ) -> int:
         """Restore records from :meth:`export_records` in one transaction; returns how many.
 
-        An id that already exists is an error unless ``replace`` is true.
+        Each record goes to its own namespace and touches nothing outside it; with
+        ``namespace`` every record must belong to that one. An id that already exists
+        in the namespace is an error unless ``replace`` is true.
         """
-        n = 0
         with self._tx() as cur:
-            for i, rec in enumerate(records, 1):
-                kind, obj, namespace = parse_record(i, rec)
-                if isinstance(obj, Trajectory):
-                    self._put_trajectory(cur, obj, namespace)
-                elif kind == "version":
-                    cur.execute(
-                        "INSERT INTO procedure_versions (procedure_id, version, snapshot) "
-                        "VALUES (%s, %s, %s) ON CONFLICT (procedure_id, version) "
-                        "DO UPDATE SET snapshot = EXCLUDED.snapshot",
-                        (obj.id, obj.version, snapshot(obj)),
-                    )
-                else:
-                    cur.execute("SELECT 1 FROM procedures WHERE id = %s", (obj.id,))
-                    if cur.fetchone() is not None:
-                        if not replace:
-                            raise already_stored(i, obj.id, self._where)
-                        # Versions may arrive before their procedure: keep them.
-                        cur.execute("DELETE FROM vectors WHERE procedure_id = %s", (obj.id,))
-                        cur.execute("DELETE FROM procedures WHERE id = %s", (obj.id,))
-                    self._insert(cur, obj)
-                n += 1
-        return n
+
+            def has(ns: str, pid: str) -> bool:
+                cur.execute("SELECT 1 FROM procedures WHERE namespace = %s AND id = %s", (ns, pid))
+                return cur.fetchone() is not None
+
+            def drop(ns: str, pid: str) -> None:  # its vectors go by the foreign key
+                cur.execute("DELETE FROM procedures WHERE namespace = %s AND id = %s", (ns, pid))
+
+            def put_version(p: Procedure, replace: bool) -> bool:
+                cur.execute(
+                    "INSERT INTO procedure_versions (namespace, procedure_id, version, snapshot) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (namespace, procedure_id, version) "
+                    + ("DO UPDATE SET snapshot = EXCLUDED.snapshot" if replace else "DO NOTHING"),
+                    (p.namespace, p.id, p.version, snapshot(p)),
+                )
+                return cur.rowcount > 0
+
+            return run_import(
+                records,
+                replace=replace,
+                namespace=namespace,
+                where=self._where,
+                has=has,
+                drop=drop,
+                insert=lambda p: self._insert(cur, p),
+                put_version=put_version,
+                put_trajectory=lambda t, ns: self._put_trajectory(cur, t, ns),
+            )
 
     def change_token(self) -> tuple[Any, ...]:
         """Changes whenever anything searchable changed (lets callers cache derived indexes)."""
@@ -675,6 +732,7 @@ class PostgresStore:
             "url": self._where,
             "schema_version": schema,
             "dim": self.dim,
+            "embedder": self.embedder_identity,
             "procedures": by_status,
             "versions": counts["procedure_versions"],
             "vectors": counts["vectors"],

@@ -2,18 +2,23 @@
 
 How a procedure is split into a JSON body, usage columns and vectors (and put back
 together), what the next version of a procedure looks like, how records are
-exported and read back, and the errors both backends raise in the same situations.
+exported and read back (and imported, namespace by namespace), which embedder a store
+belongs to, and the errors both backends raise in the same situations.
+
+Ids are unique within a namespace, not across them: a tenant reusing another tenant's
+id gets a record of its own, so no answer can reveal that the id exists elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
 
-from memp.errors import InvalidInput, NotFound, check_choice
+from memp.errors import EmbedderMismatch, InvalidInput, NotFound, check_choice
 from memp.store.base import KINDS
 from memp.types import Procedure, ProcedureStatus, Trajectory, now
 
@@ -142,22 +147,59 @@ def scope_filters(
 # -- errors both backends raise ---------------------------------------------------
 
 
-def procedure_not_found(procedure_id: str, namespace: str | None, where: str) -> NotFound:
+def not_found(kind: str, ident: str, namespace: str | None, where: str) -> NotFound:
     scope = f" in namespace {namespace!r}" if namespace is not None else ""
-    return NotFound(f"no procedure {procedure_id!r}{scope} in {where}")
+    return NotFound(f"no {kind} {ident!r}{scope} in {where}")
+
+
+def procedure_not_found(procedure_id: str, namespace: str | None, where: str) -> NotFound:
+    return not_found("procedure", procedure_id, namespace, where)
+
+
+def the_one(rows: Sequence[Any], kind: str, ident: str, namespace: str | None, where: str) -> Any:
+    """The one row an id names (fetch up to two). Without a namespace, an id held by
+    several namespaces is refused rather than guessed."""
+    if not rows:
+        raise not_found(kind, ident, namespace, where)
+    if len(rows) > 1:
+        raise InvalidInput(
+            f"{kind} id {ident!r} exists in several namespaces of {where}; "
+            "pass namespace=... to say which"
+        )
+    return rows[0]
 
 
 def duplicate_procedure(detail: object) -> InvalidInput:
     return InvalidInput(
-        f"a procedure with one of these ids already exists ({detail}); "
+        f"a procedure with one of these ids already exists in its namespace ({detail}); "
         "use update() to store a new version"
     )
 
 
-def trajectory_taken(trajectory_id: str) -> InvalidInput:
-    return InvalidInput(
-        f"trajectory id {trajectory_id!r} is taken in another namespace; "
-        "give the trajectory a new id"
+# -- embedder identity -----------------------------------------------------------------
+
+
+def identity(name: str, dim: int) -> str:
+    """What a store records of the embedder its vectors come from (meta key ``embedder``)."""
+    return json.dumps({"name": name, "dim": int(dim)})
+
+
+def _spec_of(name: str) -> str:
+    # The local embedder is named after its model; the spec that selects it is "local".
+    return "local" if name.startswith("local:") else name
+
+
+def check_identity(stored: Mapping[str, Any], name: str, dim: int, where: str) -> None:
+    """Refuse an embedder other than the one the store's vectors were made with: two
+    embedders of one dimension give vectors that fit but do not compare."""
+    if stored.get("name") == name and int(stored.get("dim", dim)) == int(dim):
+        return
+    was, spec = stored.get("name"), _spec_of(str(stored.get("name")))
+    raise EmbedderMismatch(
+        f"{where} holds vectors made by embedder {was!r} ({stored.get('dim')} dims) but was "
+        f"opened with {name!r} ({dim} dims); vectors of different embedders do not compare, "
+        f"even at the same dimension. Open it with --embedder {spec} (MEMP_EMBEDDER={spec}, "
+        f"or Memory(embedder=make_embedder({spec!r}))), or use a new store for {name!r}"
     )
 
 
@@ -195,8 +237,59 @@ def parse_record(i: int, rec: dict[str, Any]) -> tuple[RecordKind, Procedure | T
     )
 
 
-def already_stored(i: int, procedure_id: str, where: str) -> InvalidInput:
+def already_stored(i: int, what: str, where: str) -> InvalidInput:
     return InvalidInput(
-        f"record {i}: procedure {procedure_id} already exists in {where}; "
+        f"record {i}: {what} already exists in {where}; "
         "import into an empty store or pass replace=True"
     )
+
+
+def run_import(
+    records: Iterable[dict[str, Any]],
+    *,
+    replace: bool,
+    namespace: str | None,
+    where: str,
+    has: Callable[[str, str], bool],
+    drop: Callable[[str, str], None],
+    insert: Callable[[Procedure], None],
+    put_version: Callable[[Procedure, bool], bool],
+    put_trajectory: Callable[[Trajectory, str], None],
+) -> int:
+    """The import both backends run inside their one transaction; returns how many records.
+
+    Every record lands in its own namespace and touches only that namespace: a procedure
+    id held by another namespace is a different procedure there. ``namespace``, when
+    given, is the only namespace the import may write. ``put_version(p, replace)`` says
+    whether it stored the version (False: it exists and ``replace`` is off). A version
+    must come with its procedure, in the import or already stored in its namespace, so
+    no history can be planted for a procedure that does not exist yet.
+    """
+    versions: dict[tuple[str, str], int] = {}
+    n = 0
+    for i, rec in enumerate(records, 1):
+        kind, obj, ns = parse_record(i, rec)
+        if namespace is not None and ns != namespace:
+            raise InvalidInput(
+                f"record {i} belongs to namespace {ns!r}; this import writes only {namespace!r}"
+            )
+        if isinstance(obj, Trajectory):
+            put_trajectory(obj, ns)
+        elif kind == "version":
+            if not put_version(obj, replace):
+                raise already_stored(i, f"version {obj.version} of procedure {obj.id}", where)
+            versions.setdefault((ns, obj.id), i)
+        else:
+            if has(ns, obj.id):
+                if not replace:
+                    raise already_stored(i, f"procedure {obj.id}", where)
+                drop(ns, obj.id)  # its versions stay: the import may bring more
+            insert(obj)
+        n += 1
+    for (ns, pid), i in versions.items():
+        if not has(ns, pid):
+            raise InvalidInput(
+                f"record {i}: a version of procedure {pid!r} but no procedure {pid!r} in "
+                f"namespace {ns!r}; import versions together with their procedure record"
+            )
+    return n

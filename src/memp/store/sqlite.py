@@ -12,6 +12,7 @@
   processes are seen on the next search without reloading everything.
 - Usage counters are single ``UPDATE ... SET n = n + ?`` statements: atomic across
   processes.
+- Records are keyed by (namespace, id): ids are unique within a namespace only.
 """
 
 from __future__ import annotations
@@ -26,23 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from memp.errors import DimensionMismatch, InvalidInput, NotFound, StoreError
+from memp.errors import DimensionMismatch, InvalidInput, StoreError
 from memp.store.base import KINDS, VectorKind
 from memp.store.records import (
-    already_stored,
     body,
+    check_identity,
     duplicate_procedure,
     from_columns,
     given_kinds,
+    identity,
     next_version,
-    parse_record,
     procedure_not_found,
     procedure_record,
     query_vector,
+    run_import,
     scope_filters,
     snapshot,
+    the_one,
     trajectory_record,
-    trajectory_taken,
     unit,
     unit_rows,
     vectors_of,
@@ -94,6 +96,55 @@ MIGRATIONS: list[str] = [
         environment TEXT NOT NULL,
         body TEXT NOT NULL
     );
+    CREATE INDEX trajectories_scope ON trajectories(namespace, environment);
+    """,
+    # 2: records keyed by (namespace, id), so one namespace can neither reach nor detect
+    # another's ids. Tables are rebuilt keeping their rowids (the listing order); a
+    # version takes the namespace its snapshot was written in.
+    """
+    CREATE TABLE procedures_v2 (
+        id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        retrieved INTEGER NOT NULL DEFAULT 0,
+        succeeded INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        last_used_at TEXT,
+        body TEXT NOT NULL,
+        PRIMARY KEY (namespace, id)
+    );
+    INSERT INTO procedures_v2 (rowid, id, namespace, environment, status, version, retrieved,
+        succeeded, failed, last_used_at, body)
+        SELECT rowid, id, namespace, environment, status, version, retrieved, succeeded, failed,
+        last_used_at, body FROM procedures;
+    DROP TABLE procedures;
+    ALTER TABLE procedures_v2 RENAME TO procedures;
+    CREATE INDEX procedures_scope ON procedures(namespace, environment, status);
+    CREATE TABLE procedure_versions_v2 (
+        namespace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        PRIMARY KEY (namespace, id, version)
+    );
+    INSERT INTO procedure_versions_v2 (namespace, id, version, snapshot)
+        SELECT coalesce(json_extract(snapshot, '$.namespace'), 'default'), id, version, snapshot
+        FROM procedure_versions;
+    DROP TABLE procedure_versions;
+    ALTER TABLE procedure_versions_v2 RENAME TO procedure_versions;
+    CREATE TABLE trajectories_v2 (
+        id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (namespace, id)
+    );
+    INSERT INTO trajectories_v2 (rowid, id, namespace, environment, body)
+        SELECT rowid, id, namespace, environment, body FROM trajectories;
+    DROP TABLE trajectories;
+    ALTER TABLE trajectories_v2 RENAME TO trajectories;
     CREATE INDEX trajectories_scope ON trajectories(namespace, environment);
     """,
 ]
@@ -305,6 +356,21 @@ class SQLiteStore:
             self._dim = int(row[0]) if row else None
         return self._dim
 
+    @property
+    def embedder_identity(self) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def check_embedder(self, name: str, dim: int) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('embedder', ?)",
+                (identity(name, dim),),
+            )
+            row = c.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+            check_identity(json.loads(row[0]), name, dim, self.path)
+
     def _blob(self, c: sqlite3.Connection, vector: Any, what: str) -> bytes:
         v = np.asarray(vector, dtype=np.float32).ravel()
         row = c.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
@@ -342,21 +408,23 @@ class SQLiteStore:
 
     def _row_to_procedure(self, row: sqlite3.Row | tuple[Any, ...], vectors: bool) -> Procedure:
         pid, status, retrieved, succeeded, failed, last_used, data = row
+        fields = json.loads(data)
         return from_columns(
-            json.loads(data),
+            fields,
             status=status,
             retrieved=retrieved,
             succeeded=succeeded,
             failed=failed,
             last_used_at=last_used,
-            vectors=self._load_vectors(pid) if vectors else None,
+            vectors=self._load_vectors(fields["namespace"], pid) if vectors else None,
         )
 
-    def _load_vectors(self, pid: str) -> dict[str, list[list[float]]]:
+    def _load_vectors(self, namespace: str, pid: str) -> dict[str, list[list[float]]]:
         """The stored vectors of a procedure by kind, each kind in insertion order."""
         out: dict[str, list[list[float]]] = {}
         for kind, blob in self._conn.execute(
-            "SELECT kind, vec FROM vectors WHERE procedure_id = ? ORDER BY seq", (pid,)
+            "SELECT kind, vec FROM vectors WHERE namespace = ? AND procedure_id = ? ORDER BY seq",
+            (namespace, pid),
         ):
             out.setdefault(kind, []).append(np.frombuffer(blob, dtype=np.float32).tolist())
         return out
@@ -416,12 +484,14 @@ class SQLiteStore:
             )
 
     def _current(self, c: sqlite3.Connection, pid: str, namespace: str | None) -> tuple[Any, ...]:
-        row = c.execute(
-            f"SELECT {self._COLS}, namespace FROM procedures WHERE id = ?", (pid,)
-        ).fetchone()
-        if row is None or (namespace is not None and row[7] != namespace):
-            raise procedure_not_found(pid, namespace, self.path)
-        return row
+        """The procedure's row, its namespace last (``row[7]``)."""
+        sql = f"SELECT {self._COLS}, namespace FROM procedures WHERE id = ?"
+        args: list[Any] = [pid]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        rows = c.execute(sql + " LIMIT 2", args).fetchall()
+        return the_one(rows, "procedure", pid, namespace, self.path)
 
     def get(self, procedure_id: str, *, namespace: str | None = None) -> Procedure:
         with self._read() as c:
@@ -435,39 +505,45 @@ class SQLiteStore:
         the script does not change what the task embeds to).
         """
         with self._write() as c:
-            row = self._current(c, procedure.id, None)
+            row = self._current(c, procedure.id, procedure.namespace)
+            ns = row[7]
             old = self._row_to_procedure(row[:7], vectors=False)
             c.execute(
-                "INSERT INTO procedure_versions(id, version, snapshot) VALUES (?, ?, ?)",
-                (old.id, old.version, snapshot(old)),
+                "INSERT INTO procedure_versions(namespace, id, version, snapshot) "
+                "VALUES (?, ?, ?, ?)",
+                (ns, old.id, old.version, snapshot(old)),
             )
             new = next_version(old, procedure, reason)
             kinds = given_kinds(new)
             vec_rows = self._vector_rows(c, new, kinds)
             if kinds:
                 c.execute(
-                    f"DELETE FROM vectors WHERE procedure_id = ? AND kind IN ({','.join('?' * len(kinds))})",
-                    (new.id, *kinds),
+                    "DELETE FROM vectors WHERE namespace = ? AND procedure_id = ? "
+                    f"AND kind IN ({','.join('?' * len(kinds))})",
+                    (ns, new.id, *kinds),
                 )
                 self._insert_vectors(c, vec_rows)
             c.execute(
-                "UPDATE procedures SET environment = ?, version = ?, body = ? WHERE id = ?",
-                (new.environment, new.version, body(new), new.id),
+                "UPDATE procedures SET environment = ?, version = ?, body = ? "
+                "WHERE namespace = ? AND id = ?",
+                (new.environment, new.version, body(new), ns, new.id),
             )
             c.execute(
-                "UPDATE vectors SET environment = ? WHERE procedure_id = ?",
-                (new.environment, new.id),
+                "UPDATE vectors SET environment = ? WHERE namespace = ? AND procedure_id = ?",
+                (new.environment, ns, new.id),
             )
             c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (new.id,))
-        return self.get(new.id)
+        return self.get(new.id, namespace=ns)
 
     def history(self, procedure_id: str, *, namespace: str | None = None) -> list[Procedure]:
         """Every version of a procedure, oldest first, the current one last."""
         with self._read() as c:
-            current = self._row_to_procedure(self._current(c, procedure_id, namespace)[:7], False)
+            row = self._current(c, procedure_id, namespace)
+            current = self._row_to_procedure(row[:7], False)
             rows = c.execute(
-                "SELECT snapshot FROM procedure_versions WHERE id = ? ORDER BY version",
-                (procedure_id,),
+                "SELECT snapshot FROM procedure_versions WHERE namespace = ? AND id = ? "
+                "ORDER BY version",
+                (row[7], procedure_id),
             ).fetchall()
         return [Procedure.model_validate_json(r[0]) for r in rows] + [current]
 
@@ -512,14 +588,17 @@ class SQLiteStore:
     ) -> Procedure:
         status = ProcedureStatus(status)
         with self._write() as c:
-            self._current(c, procedure_id, namespace)
-            c.execute("UPDATE procedures SET status = ? WHERE id = ?", (status.value, procedure_id))
+            ns = self._current(c, procedure_id, namespace)[7]
             c.execute(
-                "UPDATE vectors SET active = ? WHERE procedure_id = ?",
-                (int(status == ProcedureStatus.ACTIVE), procedure_id),
+                "UPDATE procedures SET status = ? WHERE namespace = ? AND id = ?",
+                (status.value, ns, procedure_id),
+            )
+            c.execute(
+                "UPDATE vectors SET active = ? WHERE namespace = ? AND procedure_id = ?",
+                (int(status == ProcedureStatus.ACTIVE), ns, procedure_id),
             )
             c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (procedure_id,))
-        return self.get(procedure_id)
+        return self.get(procedure_id, namespace=ns)
 
     def record_usage(
         self,
@@ -532,17 +611,17 @@ class SQLiteStore:
     ) -> None:
         sql = (
             "UPDATE procedures SET retrieved = retrieved + ?, succeeded = succeeded + ?, "
-            "failed = failed + ?, last_used_at = ? WHERE id = ?"
+            "failed = failed + ?, last_used_at = ? WHERE namespace = ? AND id = ?"
         )
-        args: list[Any] = [retrieved, succeeded, failed, now().isoformat(), procedure_id]
-        if namespace is not None:
-            sql += " AND namespace = ?"
-            args.append(namespace)
         with self._write() as c:
+            ns = namespace if namespace is not None else self._current(c, procedure_id, None)[7]
+            args = (retrieved, succeeded, failed, now().isoformat(), ns, procedure_id)
             if c.execute(sql, args).rowcount == 0:
                 raise procedure_not_found(procedure_id, namespace, self.path)
 
     # -- vector search ----------------------------------------------------------
+    # The cache is keyed by procedure id across namespaces: a change to an id reloads
+    # that id's rows in every namespace, which is always correct (and rarely more).
 
     def _refresh(self, kind: str) -> _VectorCache | None:
         dim = self.dim
@@ -622,31 +701,29 @@ class SQLiteStore:
     # -- trajectories ---------------------------------------------------------
 
     def add_trajectory(self, trajectory: Trajectory, *, namespace: str = "default") -> None:
-        """Store (or replace, by id) a trajectory; an id held by another namespace is refused."""
+        """Store (or replace, by id within ``namespace``) a trajectory."""
         with self._write() as c:
             self._put_trajectory(c, trajectory, namespace)
 
     @staticmethod
     def _put_trajectory(c: sqlite3.Connection, t: Trajectory, namespace: str) -> None:
-        # An upsert that only updates within the same namespace: no row changed means
-        # the id belongs to another namespace. A replaced trajectory keeps its place.
-        changed = c.execute(
+        # An upsert, so a replaced trajectory keeps its place in the listing.
+        c.execute(
             "INSERT INTO trajectories(id, namespace, environment, body) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET environment = excluded.environment, "
-            "body = excluded.body WHERE trajectories.namespace = excluded.namespace",
+            "ON CONFLICT(namespace, id) DO UPDATE SET environment = excluded.environment, "
+            "body = excluded.body",
             (t.id, namespace, t.environment, t.model_dump_json()),
-        ).rowcount
-        if changed == 0:
-            raise trajectory_taken(t.id)
+        )
 
     def get_trajectory(self, trajectory_id: str, *, namespace: str | None = None) -> Trajectory:
+        sql, args = "SELECT body FROM trajectories WHERE id = ?", [trajectory_id]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
         with self._lock:
-            row = self._conn.execute(
-                "SELECT namespace, body FROM trajectories WHERE id = ?", (trajectory_id,)
-            ).fetchone()
-        if row is None or (namespace is not None and row[0] != namespace):
-            raise NotFound(f"no trajectory {trajectory_id!r} in {self.path}")
-        return Trajectory.model_validate_json(row[1])
+            rows = self._conn.execute(sql + " LIMIT 2", args).fetchall()
+        row = the_one(rows, "trajectory", trajectory_id, namespace, self.path)
+        return Trajectory.model_validate_json(row[0])
 
     def list_trajectories(
         self,
@@ -677,7 +754,9 @@ class SQLiteStore:
             for r in rows:
                 p = self._row_to_procedure(r, vectors=True)
                 for (snap,) in c.execute(
-                    "SELECT snapshot FROM procedure_versions WHERE id = ? ORDER BY version", (p.id,)
+                    "SELECT snapshot FROM procedure_versions WHERE namespace = ? AND id = ? "
+                    "ORDER BY version",
+                    (p.namespace, p.id),
                 ):
                     yield version_record(json.loads(snap))
                 yield procedure_record(p)
@@ -686,35 +765,56 @@ class SQLiteStore:
             ):
                 yield trajectory_record(ns, json.loads(data))
 
-    def import_records(self, records: Iterable[dict[str, Any]], *, replace: bool = False) -> int:
+    def import_records(
+        self,
+        records: Iterable[dict[str, Any]],
+        *,
+        replace: bool = False,
+        namespace: str | None = None,
+    ) -> int:
         """Restore records from :meth:`export_records` in one transaction; returns how many.
 
-        An id that already exists is an error unless ``replace`` is true.
+        Each record goes to its own namespace and touches nothing outside it; with
+        ``namespace`` every record must belong to that one. An id that already exists
+        in the namespace is an error unless ``replace`` is true.
         """
-        n = 0
         with self._write() as c:
-            for i, rec in enumerate(records, 1):
-                kind, obj, namespace = parse_record(i, rec)
-                if isinstance(obj, Trajectory):
-                    self._put_trajectory(c, obj, namespace)
-                elif kind == "version":
+
+            def has(ns: str, pid: str) -> bool:
+                sql = "SELECT 1 FROM procedures WHERE namespace = ? AND id = ?"
+                return c.execute(sql, (ns, pid)).fetchone() is not None
+
+            def drop(ns: str, pid: str) -> None:
+                c.execute("DELETE FROM procedures WHERE namespace = ? AND id = ?", (ns, pid))
+                c.execute("DELETE FROM vectors WHERE namespace = ? AND procedure_id = ?", (ns, pid))
+                c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (pid,))
+
+            def insert(p: Procedure) -> None:
+                c.execute(_INSERT_PROCEDURE, _procedure_row(p))
+                self._insert_vectors(c, self._vector_rows(c, p))
+
+            def put_version(p: Procedure, replace: bool) -> bool:
+                verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+                return (
                     c.execute(
-                        "INSERT OR REPLACE INTO procedure_versions(id, version, snapshot) "
-                        "VALUES (?, ?, ?)",
-                        (obj.id, obj.version, snapshot(obj)),
-                    )
-                else:
-                    exists = c.execute("SELECT 1 FROM procedures WHERE id = ?", (obj.id,))
-                    if exists.fetchone():
-                        if not replace:
-                            raise already_stored(i, obj.id, self.path)
-                        c.execute("DELETE FROM procedures WHERE id = ?", (obj.id,))
-                        c.execute("DELETE FROM vectors WHERE procedure_id = ?", (obj.id,))
-                        c.execute("INSERT INTO changes(procedure_id) VALUES (?)", (obj.id,))
-                    c.execute(_INSERT_PROCEDURE, _procedure_row(obj))
-                    self._insert_vectors(c, self._vector_rows(c, obj))
-                n += 1
-        return n
+                        f"{verb} INTO procedure_versions(namespace, id, version, snapshot) "
+                        "VALUES (?, ?, ?, ?)",
+                        (p.namespace, p.id, p.version, snapshot(p)),
+                    ).rowcount
+                    > 0
+                )
+
+            return run_import(
+                records,
+                replace=replace,
+                namespace=namespace,
+                where=self.path,
+                has=has,
+                drop=drop,
+                insert=insert,
+                put_version=put_version,
+                put_trajectory=lambda t, ns: self._put_trajectory(c, t, ns),
+            )
 
     # -- maintenance ------------------------------------------------------------
 
@@ -731,6 +831,7 @@ class SQLiteStore:
                 "path": self.path,
                 "schema_version": SCHEMA_VERSION,
                 "dim": self.dim,
+                "embedder": self.embedder_identity,
                 "procedures": by_status,
                 "versions": c.execute("SELECT count(*) FROM procedure_versions").fetchone()[0],
                 "vectors": c.execute("SELECT count(*) FROM vectors").fetchone()[0],
