@@ -73,7 +73,7 @@ def test_plots_accept_bounds_a_hair_inside_the_rate() -> None:
     from memp.experiment.plots import condition_bars, topk_curve
 
     row = {"arm": "all-won", "success_rate": 1.0, "ci_low": 0.785, "ci_high": 0.9999999999,
-           "mean_steps": 10.0, "mean_steps_budget": 10.0, "n": 14, "k": 1}  # fmt: skip
+           "mean_steps": 10.0, "successes": 14, "n": 14, "k": 1}  # fmt: skip
     assert condition_bars("t", [row]).startswith(b"\x89PNG")
     assert topk_curve("t", {"f": [row, {**row, "k": 2}]}).startswith(b"\x89PNG")
 
@@ -95,7 +95,7 @@ def test_condition_metrics_and_comparison() -> None:
     # 30-step budget, it is not "efficient".
     base = condition_metrics("e", "none", [row("none", False, 5, 100)] * 3 + [row("none", True, 20, 100)], 30)
     mem = condition_metrics("e", "mem", [row("mem", True, 10, 0)] * 3 + [row("mem", False, 30, 0)], 30)
-    assert base.success_rate == 0.25 and base.mean_steps == 8.75 and base.mean_steps_budget == 27.5
+    assert base.success_rate == 0.25 and base.mean_steps_played == 8.75 and base.mean_steps == 27.5
     assert base.tokens_per_success == 404 and mem.tokens_per_success == 4 / 3
     assert mem.mean_steps_success == 10 and mem.mean_wall_s == 2.0
     c = compare(base, mem)

@@ -1,4 +1,9 @@
-"""Per-condition metrics: success rate with a 95% Wilson interval, steps, tokens, time."""
+"""Per-condition metrics: success rate with a 95% Wilson interval, steps, tokens, time.
+
+Steps have one definition everywhere (tables, plots, step cuts, targets): the mean over
+episodes with a failed episode counted as the whole step budget, so an agent that gives
+up early (loop guard, no skill) does not look efficient.
+"""
 
 from __future__ import annotations
 
@@ -41,11 +46,12 @@ class ConditionMetrics(BaseModel):
     success_rate: float
     ci_low: float
     ci_high: float
+    # Failed episodes count as the whole step budget (as played when no budget is known).
+    # The only steps figure reports show; step cuts and targets are computed on it.
     mean_steps: float
+    # The episodes as played, failures at the step they stopped: kept for reference only.
+    mean_steps_played: float
     mean_steps_success: float | None
-    # Failed episodes count as the whole step budget: an agent that gives up early (loop
-    # guard, no skill) must not look efficient. Step reductions are computed on this.
-    mean_steps_budget: float
     step_budget: int | None = None
     prompt_tokens: int
     completion_tokens: int
@@ -76,11 +82,9 @@ def condition_metrics(
         success_rate=wins / n if n else 0.0,
         ci_low=lo,
         ci_high=hi,
-        mean_steps=_mean(r.steps for r in rows),
+        mean_steps=mean_steps(rows, step_budget),
+        mean_steps_played=_mean(r.steps for r in rows),
         mean_steps_success=_mean(steps_ok) if steps_ok else None,
-        mean_steps_budget=_mean(
-            r.steps if r.success or step_budget is None else max(r.steps, step_budget) for r in rows
-        ),
         step_budget=step_budget,
         prompt_tokens=pt,
         completion_tokens=ct,
@@ -92,12 +96,19 @@ def condition_metrics(
     )
 
 
+def mean_steps(rows: Sequence[EpisodeRow], step_budget: int | None = None) -> float:
+    """Mean steps with each failed episode counted as the whole step budget."""
+    return _mean(
+        r.steps if r.success or step_budget is None else max(r.steps, step_budget) for r in rows
+    )
+
+
 def _mean(xs: Iterable[float]) -> float:
     xs = list(xs)
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def group_curve(rows: Sequence[EpisodeRow]) -> list[dict[str, Any]]:
+def group_curve(rows: Sequence[EpisodeRow], step_budget: int | None = None) -> list[dict[str, Any]]:
     """Success per group of tasks (and cumulative), for learning curves."""
     groups = sorted({r.group for r in rows})
     out = []
@@ -118,7 +129,7 @@ def group_curve(rows: Sequence[EpisodeRow]) -> list[dict[str, Any]]:
                 "ci_low": lo,
                 "ci_high": hi,
                 "cumulative_success_rate": won / seen if seen else 0.0,
-                "mean_steps": _mean(r.steps for r in rs),
+                "mean_steps": mean_steps(rs, step_budget),
             }
         )
     return out
@@ -126,7 +137,7 @@ def group_curve(rows: Sequence[EpisodeRow]) -> list[dict[str, Any]]:
 
 def compare(base: ConditionMetrics, other: ConditionMetrics) -> dict[str, Any]:
     """How a condition compares with the baseline: success points and step reduction."""
-    b, o = base.mean_steps_budget, other.mean_steps_budget
+    b, o = base.mean_steps, other.mean_steps
     steps_cut = (b - o) / b if b else None
     return {
         "baseline": base.arm,

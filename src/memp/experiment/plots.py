@@ -28,23 +28,34 @@ def _ci_bars(rows: Sequence[Mapping[str, Any]]) -> list[list[float]]:
 
 
 def condition_bars(title: str, rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """Success rate (with 95% Wilson CI) and mean steps per condition."""
+    """Success rate (with 95% Wilson CI) and mean steps per condition.
+
+    Steps are the report's one definition (``mean_steps``: a failed episode counts as the
+    whole step budget), so the bars match the tables, step cuts and target verdict.
+    """
     labels = [r["arm"] for r in rows]
     rate = [100 * r["success_rate"] for r in rows]
     steps = [r["mean_steps"] for r in rows]
+    budget = next((r["step_budget"] for r in rows if r.get("step_budget")), None)
     width = max(6.0, 1.1 * len(labels) + 2)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(2 * width, 4))
     x = range(len(labels))
     a1.bar(x, rate, yerr=_ci_bars(rows), capsize=4, color="#4C72B0")
     a1.set_ylim(0, 105)
     a1.set_ylabel("success rate (%)")
-    a1.set_title(f"{title}: success (95% CI)")
-    a2.bar(x, steps, color="#DD8452")
-    a2.set_ylabel("mean steps")
-    a2.set_title(f"{title}: mean steps")
-    for ax in (a1, a2):
+    a1.set_title(f"{title}: success (wins/episodes, 95% CI)")
+    bars = a2.bar(x, steps, color="#DD8452")
+    a2.bar_label(bars, fmt="%.1f", fontsize=8)
+    if budget:
+        a2.axhline(budget, color="#888", linestyle="--", linewidth=1)
+        a2.set_ylim(0, 1.1 * max([budget, *steps]))
+    a2.set_ylabel("mean steps (failure = step budget)")
+    a2.set_title(f"{title}: steps (fail=budget" + (f" of {budget})" if budget else ")"))
+    # Under each success bar: its wins of episodes and rate, as in the tables.
+    wins = [f"{r['arm']}\n{r['successes']}/{r['n']} ({100 * r['success_rate']:.0f}%)" for r in rows]
+    for ax, names in ((a1, wins), (a2, labels)):
         ax.set_xticks(list(x))
-        ax.set_xticklabels(labels, rotation=30, ha="right")
+        ax.set_xticklabels(names, rotation=30, ha="right")
         ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 

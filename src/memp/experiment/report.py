@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from memp.experiment.config import ExperimentConfig
 from memp.experiment.metrics import compare, condition_metrics, group_curve
 from memp.experiment.reuse import describe_reused
 from memp.experiment.rundb import RunDB
+
+# What a point of a top-k curve keeps of its condition's metrics.
+_POINT_KEYS = ("successes", "n", "success_rate", "ci_low", "ci_high", "mean_steps", "step_budget")
 
 
 def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 o = condition_metrics(env, a, by_arm[a], budgets.get(env))
                 comparisons.append({"env": env, **compare(b, o)})
         if config and config.groups > 1:
-            curves[env] = {a: group_curve(rs) for a, rs in by_arm.items() if rs}
+            curves[env] = {a: group_curve(rs, budgets.get(env)) for a, rs in by_arm.items() if rs}
         fams: dict[str, list[dict[str, Any]]] = {}
         for a, m in mets.items():
             if a not in arm_cfg or arm_cfg[a].condition.memory == "none":
@@ -72,7 +76,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 {
                     "k": c.k,
                     "arm": a,
-                    **{x: m[x] for x in ("success_rate", "ci_low", "ci_high", "mean_steps", "n")},
+                    **{x: m[x] for x in _POINT_KEYS},
                 }
             )
         fams = {
@@ -129,6 +133,10 @@ def _baseline(arm: str, mets: dict[str, Any], arm_cfg: dict[str, Any]) -> str | 
 
 # -- rendering -----------------------------------------------------------------
 
+# The one steps figure of every table and plot: failures count as the whole step budget.
+_STEPS = "steps (fail=budget)"
+_SUCCESS = "success (95% CI)"
+
 _HEAD = [
     "condition",
     "mode",
@@ -137,9 +145,8 @@ _HEAD = [
     "k",
     "update",
     "n",
-    "success (95% CI)",
-    "mean steps",
-    "steps (fail=budget)",
+    _SUCCESS,
+    _STEPS,
     "prompt tok/ep",
     "compl. tok/ep",
     "tokens/success",
@@ -159,15 +166,21 @@ def _cells(m: dict[str, Any]) -> list[str]:
         str(c.get("k", "-")) if mem != "none" else "-",
         c.get("update", "none"),
         str(m["n"]),
-        f"{100 * m['success_rate']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}] "
-        f"({m['successes']}/{m['n']})",
+        _success(m),
         f"{m['mean_steps']:.1f}",
-        f"{m['mean_steps_budget']:.1f}",
         f"{m['mean_prompt_tokens']:.0f}",
         f"{m['mean_completion_tokens']:.0f}",
         "-" if tps is None else f"{tps:.0f}",
         f"{m['mean_wall_s']:.1f}",
     ]
+
+
+def _success(m: dict[str, Any]) -> str:
+    """Wins of episodes, rate and 95% interval: "46/50 (92%, CI 81-97)"."""
+    return (
+        f"{m['successes']}/{m['n']} ({100 * m['success_rate']:.0f}%, "
+        f"CI {100 * m['ci_low']:.0f}-{100 * m['ci_high']:.0f})"
+    )
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -177,9 +190,24 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
-    h = "".join(f"<th>{html.escape(x)}</th>" for x in head)
-    b = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+    # The success column ("46/50 (92%, CI 81-97)") stays on one line.
+    cls = ["" if x != _SUCCESS else " class='nowrap'" for x in head]
+    h = "".join(f"<th{c}>{html.escape(x)}</th>" for c, x in zip(cls, head, strict=True))
+    b = "".join(
+        "<tr>"
+        + "".join(f"<td{c}>{html.escape(x)}</td>" for c, x in zip(cls, r, strict=True))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<div class='scroll'><table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table></div>"
+
+
+def _inline(text: str) -> str:
+    """Plain text with Markdown inline code (`x`) as HTML: escaped, backticks as <code>."""
+    parts = re.split(r"`([^`]+)`", text)
+    return "".join(
+        f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts)
+    )
 
 
 def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -211,13 +239,13 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             out.append(
                 (
                     f"{env}: learning curve of {arm}",
-                    ["group", "n", "success", "cumulative", "mean steps"],
+                    ["group", "n", _SUCCESS, "cumulative success", _STEPS],
                     [
                         [
                             str(p["group"] + 1),
                             str(p["n"]),
-                            f"{100 * p['success_rate']:.1f}%",
-                            f"{100 * p['cumulative_success_rate']:.1f}%",
+                            _success(p),
+                            f"{100 * p['cumulative_success_rate']:.0f}%",
                             f"{p['mean_steps']:.1f}",
                         ]
                         for p in pts
@@ -228,13 +256,13 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             out.append(
                 (
                     f"{env}: top-k ({fam})",
-                    ["k", "condition", "n", "success (95% CI)", "mean steps"],
+                    ["k", "condition", "n", _SUCCESS, _STEPS],
                     [
                         [
                             str(p["k"]),
                             p["arm"],
                             str(p["n"]),
-                            f"{100 * p['success_rate']:.1f}% [{100 * p['ci_low']:.1f}, {100 * p['ci_high']:.1f}]",
+                            _success(p),
                             f"{p['mean_steps']:.1f}",
                         ]
                         for p in pts
@@ -268,7 +296,7 @@ def _plots(s: dict[str, Any]) -> list[tuple[str, bytes]]:
     for env in s["environments"]:
         rows = [m for m in s["conditions"] if m["env"] == env]
         if rows:
-            figs.append((f"{env}: conditions", plots.condition_bars(env, rows)))
+            figs.append((f"{env}: success and steps", plots.condition_bars(env, rows)))
         if s["curves"].get(env):
             figs.append((f"{env}: learning curves", plots.learning_curves(env, s["curves"][env])))
         if s["topk"].get(env):
@@ -326,7 +354,7 @@ def _target_note(env: str, t: dict[str, Any], best: dict[str, Any] | None) -> st
     if best is not None:
         cut = best["steps_reduction"]
         got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (
-            f" and {100 * cut:.1f}% fewer steps" if cut is not None else ""
+            f" and {100 * cut:.1f}% fewer steps (fail=budget)" if cut is not None else ""
         )
     return f"{env}: {goal} MISSED{got}."
 
@@ -353,23 +381,25 @@ def _notes(s: dict[str, Any]) -> list[str]:
     t = s["totals"]
     notes = [
         f"{env}: best condition {c['condition']!r}, {c['success_points']:+.1f} points of success"
-        + (f" and {100 * c['steps_reduction']:.1f}% fewer steps" if c["steps_reduction"] is not None
-           else "")
+        + (
+            f" and {100 * c['steps_reduction']:.1f}% fewer steps (fail=budget)"
+            if c["steps_reduction"] is not None
+            else ""
+        )
         + f" against {c['baseline']!r}."
         for env, c in s.get("best", {}).items()
     ]
-    notes += _target_notes(s)
-    if (partial := _incomplete(s)) is not None:
-        notes.insert(0, partial)
     notes += [
         f"Fingerprint `{s['fingerprint']}`, started {s['started_at']}, report generated "
         f"{s['generated_at']}.",
         f"{t['eval_episodes']} evaluation and {t['collect_episodes']} training episodes; "
         f"{t['episode_wall_s']:.0f} s of episode time in total.",
         "Success intervals are 95% Wilson score intervals. Tokens/success = all prompt and "
-        "completion tokens of a condition divided by its successes. 'steps (fail=budget)' "
-        "counts a failed episode as the whole step budget (so stopping early is not "
-        "efficiency); step cuts against the baseline use it.",
+        "completion tokens of a condition divided by its successes. Steps are 'steps "
+        "(fail=budget)' throughout: the mean over episodes with a failed episode counted as "
+        "the whole step budget (so stopping early is not efficiency); every table, plot, step "
+        "cut and target here uses it. The steps of the episodes as played (failures at the "
+        "step they stopped) are only in report.json, as `mean_steps_played`.",
     ]
     if (reused := describe_reused(s.get("reused") or {})) is not None:
         notes.append(reused)
@@ -383,10 +413,12 @@ def _notes(s: dict[str, Any]) -> list[str]:
 
 def render_markdown(s: dict[str, Any]) -> str:
     parts = [f"# {s['name']}", ""]
-    if s["description"]:
-        parts += [s["description"].strip(), ""]
     if (partial := _incomplete(s)) is not None:
         parts += [f"> {partial}", ""]
+    if verdict := _target_notes(s):
+        parts += [f"- **{v}**" for v in verdict] + [""]
+    if s["description"]:
+        parts += [s["description"].strip(), ""]
     for title, head, rows in _sections(s):
         parts += [f"## {title}", "", _md_table(head, rows), ""]
     parts += ["## Notes", ""] + [f"- {n}" for n in _notes(s)] + [""]
@@ -400,16 +432,20 @@ th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right}
 th{background:#f2f2f2} td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:0.5rem 0 1.5rem}
 code{background:#f5f5f5;padding:0 0.2rem}
+.nowrap{white-space:nowrap} .scroll{overflow-x:auto}
 """
 
 
 def render_html(s: dict[str, Any], figures: list[tuple[str, bytes]] | None = None) -> str:
     figures = _plots(s) if figures is None else figures
     body = [f"<h1>{html.escape(s['name'])}</h1>"]
-    if s["description"]:
-        body.append(f"<p>{html.escape(s['description'].strip())}</p>")
     if (partial := _incomplete(s)) is not None:
-        body.append(f"<p><strong>{html.escape(partial)}</strong></p>")
+        body.append(f"<p><strong>{_inline(partial)}</strong></p>")
+    if verdict := _target_notes(s):
+        body.append("<ul>" + "".join(f"<li><strong>{_inline(v)}</strong></li>" for v in verdict)
+                    + "</ul>")  # fmt: skip
+    if s["description"]:
+        body.append(f"<p>{_inline(s['description'].strip())}</p>")
     for title, png in figures:
         b64 = base64.b64encode(png).decode()
         body.append(
@@ -419,7 +455,7 @@ def render_html(s: dict[str, Any], figures: list[tuple[str, bytes]] | None = Non
     for title, head, rows in _sections(s):
         body.append(f"<h2>{html.escape(title)}</h2>{_html_table(head, rows)}")
     body.append(
-        "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in _notes(s)) + "</ul>"
+        "<h2>Notes</h2><ul>" + "".join(f"<li>{_inline(n)}</li>" for n in _notes(s)) + "</ul>"
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -442,8 +478,7 @@ def write_report(
 
 
 # The terminal table keeps the columns that decide the question; the files have all.
-_COMPACT = ["condition", "n", "success (95% CI)", "mean steps", "steps (fail=budget)",
-            "tokens/success", "s/ep"]
+_COMPACT = ["condition", "n", _SUCCESS, _STEPS, "tokens/success", "s/ep"]
 
 
 def print_summary(s: dict[str, Any], console: Console | None = None) -> None:

@@ -1,0 +1,196 @@
+"""Reports: one definition of steps everywhere, the target verdict first, unique headings,
+inline code in HTML, a readable success column.
+
+A real run (TextWorldExpress, the scripted test LLM, real SQLite) gives the structure;
+episodes written straight into a run database give outcomes chosen to tell the two
+steps definitions apart (failures at the budget against failures where they stopped).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib.axes
+import pytest
+
+from memp.experiment import report
+from memp.experiment.config import parse_config
+from memp.experiment.report import render_html, render_markdown, summarize, write_report
+from memp.experiment.rundb import RunDB
+from memp.types import Step, Trajectory
+
+BUDGET = 30
+
+
+def config(**over: Any):
+    data = {
+        "name": "report",
+        "description": "No memory against `skills` <k=1, 2>.",
+        "models": ["scripted"],
+        "embedder": "hash",
+        "agent": {"max_steps": BUDGET},
+        "groups": 2,
+        "env": {"name": "twx", "train_split": "train", "eval_split": "test",
+                "train_episodes": 4, "eval_episodes": 4, "options": {"game": "twc", "n": 12}},
+        "conditions": [
+            {"name": "no-memory"},
+            {"name": "skills-k1", "memory": "trajectory", "mode": "executable", "use_llm": False,
+             "k": 1},
+            {"name": "skills-k2", "memory": "trajectory", "mode": "executable", "use_llm": False,
+             "k": 2},
+        ],
+        "target": {"success_points": 10, "steps_cut": 10},
+    }  # fmt: skip
+    data.update(over)
+    return parse_config(data)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("textworld_express")
+    from memp.experiment.runner import run_experiment
+
+    out = tmp_path_factory.mktemp("report") / "run"
+    run_experiment(config(), out, executor="inline", progress=False)
+    return out
+
+
+def _plotted_steps(monkeypatch: pytest.MonkeyPatch, s: dict[str, Any]) -> dict[str, list[float]]:
+    """The bar heights of every 'steps' axis the report draws, per plot title."""
+    calls: list[tuple[Any, list[float]]] = []
+    bar = matplotlib.axes.Axes.bar
+
+    def spy(ax: Any, x: Any, height: Any, *a: Any, **k: Any) -> Any:
+        calls.append((ax, [float(h) for h in height]))
+        return bar(ax, x, height, *a, **k)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", spy)
+    report._plots(s)
+    return {ax.get_title(): h for ax, h in calls if "steps" in ax.get_ylabel()}
+
+
+def _headings(md: str, page: str) -> tuple[list[str], list[str]]:
+    return (re.findall(r"^#+ (.*)$", md, flags=re.M),
+            re.findall(r"<h[1-6]>(.*?)</h[1-6]>", page))  # fmt: skip
+
+
+def test_plots_tables_and_verdict_use_the_headline_steps(
+    real_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RunDB(real_run / "run.db") as db:
+        s = summarize(db)
+    conds = s["conditions"]
+    # The scripted agent gives up before the budget: the two definitions differ here.
+    assert any(c["mean_steps_played"] < c["mean_steps"] for c in conds if c["successes"] < c["n"])
+    assert all(c["step_budget"] == BUDGET for c in conds)
+    assert all("mean_steps_budget" not in c for c in conds)  # one steps field, not two
+
+    plotted = _plotted_steps(monkeypatch, s)
+    assert list(plotted.values()) == [[c["mean_steps"] for c in conds]]
+    # The cut read off the plot is the cut of the comparison table, the best note and
+    # the target verdict.
+    steps = dict(zip([c["arm"] for c in conds], next(iter(plotted.values())), strict=True))
+    for comp in s["comparisons"]:
+        b, o = steps[comp["baseline"]], steps[comp["condition"]]
+        assert comp["steps_reduction"] == round((b - o) / b, 4)
+
+    md = (real_run / "report.md").read_text()
+    head = md[md.index("| condition | mode |") :].splitlines()[0]
+    assert head.count("steps") == 1 and "steps (fail=budget)" in head
+    for c in conds:
+        row = next(r for r in md.splitlines() if r.startswith(f"| {c['arm']} | "))
+        assert f"| {c['mean_steps']:.1f} |" in row
+        assert f"| {c['successes']}/{c['n']} ({100 * c['success_rate']:.0f}%, CI " in row
+    # The learning curves and top-k tables use the same definition.
+    rows = _eval(real_run)
+    for arm, pts in s["curves"]["twx"].items():
+        for p in pts:
+            rs = [r for r in rows if r.arm == arm and r.group == p["group"]]
+            assert p["mean_steps"] == sum(r.steps if r.success else BUDGET for r in rs) / len(rs)
+    assert all(
+        p["mean_steps"] == next(c for c in conds if c["arm"] == p["arm"])["mean_steps"]
+        for fam in s["topk"]["twx"].values()
+        for p in fam
+    )
+
+
+def _eval(run: Path) -> list[Any]:
+    with RunDB(run / "run.db") as db:
+        return db.episodes(phase="eval")
+
+
+def test_verdict_first_headings_unique_no_backticks_in_html(real_run: Path) -> None:
+    md = (real_run / "report.md").read_text()
+    page = (real_run / "report.html").read_text()
+    verdict = "twx: target +10 points of success and 10% fewer steps against no memory MISSED"
+
+    # Markdown: the title, then the verdict, before the description and any table.
+    lines = [x for x in md.splitlines() if x.strip()]
+    assert lines[0] == "# report" and verdict in lines[1]
+    assert md.index(verdict) < md.index("No memory against") < md.index("## ")
+    assert md.count(verdict) == 1  # not repeated in the notes
+    # HTML: right after the title, before every section.
+    assert page.index("</h1>") < page.index(verdict) < page.index("<h2>")
+    assert page.count(verdict) == 1
+
+    for heads in _headings(md, page):
+        assert len(heads) == len(set(heads)), heads
+    assert "twx: learning curves" in _headings(md, page)[1]
+
+    # Inline code renders as <code>; text is escaped; no literal backtick anywhere.
+    assert "`" not in page
+    assert "<code>skills</code> &lt;k=1, 2&gt;" in page
+    assert f"<code>{_fingerprint(real_run)}</code>" in page
+    # The success column does not wrap.
+    assert "<th class='nowrap'>success (95% CI)</th>" in page
+    assert re.search(r"<td class='nowrap'>\d+/4 \(\d+%, CI \d+-\d+\)</td>", page)
+
+
+def _fingerprint(run: Path) -> str:
+    with RunDB(run / "run.db") as db:
+        return db.get_meta("fingerprint")
+
+
+def _traj(ok: bool, steps: int) -> Trajectory:
+    return Trajectory(task="t", steps=[Step(action="look")] * steps, success=ok)
+
+
+def test_failures_count_at_the_budget_in_every_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The baseline gives up early on 3 of 4 episodes; memory wins 3 of 4 in 10 steps.
+    # As played the baseline looks shorter (8.75 against 15 steps); at the budget
+    # memory takes 45% fewer steps, and that is what the tables, plot and verdict say.
+    cfg = config(
+        groups=1,
+        conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}],
+        target={"success_points": 40, "steps_cut": 40},
+    )
+    played = {
+        "no-memory": [(False, 5)] * 3 + [(True, 20)],
+        "skills": [(True, 10)] * 3 + [(False, 30)],
+    }
+    with RunDB(tmp_path / "run.db") as db:
+        for arm, eps in played.items():
+            for i, (ok, n) in enumerate(eps):
+                db.add_episode(phase="eval", env="twx", arm=arm, model="scripted", split="test",
+                               episode=i, group=0, seed=i, trajectory=_traj(ok, n), wall_s=1.0)  # fmt: skip
+        s = write_report(db, tmp_path, config=cfg)
+
+    by = {c["arm"]: c for c in s["conditions"]}
+    assert by["no-memory"]["mean_steps_played"] == 8.75 and by["no-memory"]["mean_steps"] == 27.5
+    assert by["skills"]["mean_steps_played"] == 15 and by["skills"]["mean_steps"] == 15
+    assert s["comparisons"][0]["steps_reduction"] == round(12.5 / 27.5, 4)
+    assert s["target"]["twx"]["met_by"] == ["skills"]
+    assert list(_plotted_steps(monkeypatch, s).values()) == [[27.5, 15.0]]
+
+    md = render_markdown(s)
+    assert md.splitlines()[2].startswith("- **twx: target +40 points") and "MET by 'skills'" in md
+    assert "| 1/4 (25%, CI 5-70) | 27.5 |" in md and "| 3/4 (75%, CI 30-95) | 15.0 |" in md
+    assert "| skills | no-memory | +50.0 | 45.5% |" in md
+    assert "45.5% fewer steps (fail=budget)" in md
+    assert " 8.8 " not in md and "| 8.8 |" not in md  # the as-played mean is in no table
+    page = render_html(s, figures=[])
+    assert "<td class='nowrap'>1/4 (25%, CI 5-70)</td><td>27.5</td>" in page
