@@ -1,10 +1,41 @@
-"""The `memp` command: a thin layer over the Python API."""
+"""The `memp` command: a thin layer over the Python API.
+
+Every command gets its database from one place (:func:`memp.config.resolve`: flag >
+MEMP_DB > memp.toml > the user-level default) and every memp error ends as one line
+on stderr with exit code 2 (:class:`_Group`), never a traceback.
+"""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="memp: lifelong procedural memory for LLM agents.", no_args_is_help=True)
+import typer
+from typer.core import TyperGroup
+
+from memp.errors import MempError, NotFound
+
+
+class _Group(TyperGroup):
+    """The one error handler of the CLI: errors memp raises on purpose (and files that
+    cannot be read or written) become ``error: ...`` and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MempError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as e:
+            what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+            typer.echo(f"error: {what}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group, help="memp: lifelong procedural memory for LLM agents.", no_args_is_help=True
+)
 memory_app = typer.Typer(help="Inspect and edit procedural memory.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of the memory service.", no_args_is_help=True)
 runs_app = typer.Typer(help="Experiment runs.", no_args_is_help=True)
@@ -19,20 +50,75 @@ def main() -> None:
     app()
 
 
-# --- memory (engine) -------------------------------------------------------
+def _version(value: bool) -> None:
+    if value:
+        import memp
 
-_DB_OPT = typer.Option(
-    "memp.db", "--db", envvar="MEMP_DB", help="Store: SQLite path or postgresql:// URL."
+        typer.echo(f"memp {memp.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """memp: lifelong procedural memory for LLM agents."""
+
+
+# --- shared options and the database ------------------------------------------
+
+_DB_HELP = (
+    "Store: SQLite path or postgresql:// URL (default: MEMP_DB, memp.toml, "
+    "else ~/.local/share/memp/memp.db; `memp doctor` shows which)."
 )
+_DB_OPT = typer.Option(None, "--db", help=_DB_HELP)
 _NS_OPT = typer.Option("default", "--namespace", "-n", help="Memory namespace.")
+_JSON_OPT = typer.Option(False, "--json", help="Print JSON (for scripts).")
 _EMB_OPT = typer.Option(
     None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder spec (default: local)."
 )
+_VECTORS = {"embedding", "key_embedding", "fact_embeddings"}
 
 
-def _memory(db: str, namespace: str, embedder: str | None = None, llm: str | None = None):
+def _db(db: str | None, *, must_exist: bool) -> str:
+    """The database spec every command uses; reading commands need the file to exist.
+
+    A missing file is an error for readers (a mistyped path must not look like an empty
+    memory); writers create it, and the parent folder of the default location.
+    """
+    from memp.config import resolve, sqlite_path
+
+    setting = resolve("db", db)
+    path = sqlite_path(setting.value)
+    if path is None:  # a database server: nothing to check here
+        return setting.value
+    if must_exist and not path.is_file():
+        hint = ""
+        if setting.source == "default" and Path("memp.db").is_file():
+            hint = "; ./memp.db is no longer the default: pass --db memp.db or set db in memp.toml"
+        source = "--db" if setting.source == "cli" else setting.source
+        raise MempError(
+            f"no memory database at {path.absolute()} (from {source}): check the path "
+            f"(`memp doctor` shows how it is chosen); `memp memory add` creates one{hint}"
+        )
+    if setting.source == "default":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return setting.value
+
+
+def _memory(
+    db: str | None,
+    namespace: str,
+    embedder: str | None = None,
+    llm: str | None = None,
+    *,
+    must_exist: bool = True,
+):
     from memp.memory import Memory
 
+    spec = _db(db, must_exist=must_exist)
     emb = None
     if embedder:
         from memp.embed import make_embedder
@@ -43,17 +129,51 @@ def _memory(db: str, namespace: str, embedder: str | None = None, llm: str | Non
         from memp.llm import make_llm
 
         model = make_llm(llm)
-    return Memory(db, llm=model, embedder=emb, namespace=namespace)
+    return Memory(spec, llm=model, embedder=emb, namespace=namespace)
 
 
-def _fail(e: Exception) -> typer.Exit:
-    typer.echo(f"error: {e}", err=True)
-    return typer.Exit(2)
+def _unique(kind: str, given: str, ids: list[str], where: str) -> str:
+    """The one id starting with ``given`` (ids are long: a prefix is enough to type)."""
+    if given in ids:
+        return given
+    matches = [i for i in ids if i.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"no {kind} {given!r} {where}")
+    shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise MempError(
+        f"{kind} id prefix {given!r} is ambiguous: {len(matches)} match ({shown}); "
+        "give more characters"
+    )
+
+
+def _procedure_id(mem, given: str) -> str:
+    ids = [p.id for p in mem.list(status=None)]
+    return _unique(
+        "procedure", given, ids, f"in namespace {mem.namespace!r}; see `memp memory list`"
+    )
+
+
+def _record(p) -> dict[str, Any]:
+    return p.model_dump(mode="json", exclude=_VECTORS)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _usage_cell(p) -> str:
     u = p.usage
     return f"{u.retrieved}/{u.succeeded}/{u.failed}"
+
+
+def _id_column(table, ids: list[str]) -> None:
+    # Ids are printed whole (never "ab12…"): they are what the other commands take.
+    table.add_column("id", no_wrap=True, min_width=max((len(i) for i in ids), default=2))
+
+
+# --- memory (engine) -------------------------------------------------------
 
 
 @memory_app.command("add")
@@ -76,23 +196,26 @@ def memory_add(
     from rich.progress import Progress
 
     from memp.build import BUILD_STRATEGIES, builds, read_trajectories
-    from memp.errors import MempError, check_choice
+    from memp.errors import check_choice
 
-    try:
-        check_choice("build strategy", strategy, BUILD_STRATEGIES)
-        trajectories = list(read_trajectories(path))
-        with _memory(db, namespace, embedder, llm) as mem, Progress(transient=True) as bar:
-            task = bar.add_task("building", total=len(trajectories))
-            added = 0
-            for t in trajectories:
-                # failed trajectories are never built here (memp.build.builds)
-                if (t.success or not only_success) and builds(t):
-                    mem.add(t, strategy=strategy)
-                    added += 1
-                bar.advance(task)
-    except MempError as e:
-        raise _fail(e) from None
-    typer.echo(f"added {added} procedure(s) from {len(trajectories)} trajectory(ies) to {db}")
+    check_choice("build strategy", strategy, BUILD_STRATEGIES)
+    trajectories = list(read_trajectories(path))
+    with (
+        _memory(db, namespace, embedder, llm, must_exist=False) as mem,
+        Progress(transient=True) as bar,
+    ):
+        task = bar.add_task("building", total=len(trajectories))
+        added = 0
+        for t in trajectories:
+            # failed trajectories are never built here (memp.build.builds)
+            if (t.success or not only_success) and builds(t):
+                mem.add(t, strategy=strategy)
+                added += 1
+            bar.advance(task)
+    typer.echo(
+        f"added {added} procedure(s) from {len(trajectories)} trajectory(ies) "
+        f"to namespace {namespace!r} of {_db(db, must_exist=False)}"
+    )
 
 
 @memory_app.command("list")
@@ -101,6 +224,7 @@ def memory_list(
     status: str = typer.Option("active", "--status", help="active | retired | all."),
     limit: int = typer.Option(50, "--limit"),
     offset: int = typer.Option(0, "--offset"),
+    as_json: bool = _JSON_OPT,
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
 ) -> None:
@@ -108,17 +232,21 @@ def memory_list(
     from rich.console import Console
     from rich.table import Table
 
-    from memp.errors import MempError, check_choice
+    from memp.errors import check_choice
     from memp.types import ProcedureStatus
 
-    try:
-        check_choice("status", status, ("active", "retired", "all"))
-        st = None if status == "all" else ProcedureStatus(status)
-        with _memory(db, namespace) as mem:
-            procs = mem.list(environment=environment, status=st, limit=limit, offset=offset)
-    except MempError as e:
-        raise _fail(e) from None
-    table = Table("id", "env", "build", "v", "status", "ret/ok/fail", "task")
+    check_choice("status", status, ("active", "retired", "all"))
+    st = None if status == "all" else ProcedureStatus(status)
+    with _memory(db, namespace) as mem:
+        procs = mem.list(environment=environment, status=st, limit=limit, offset=offset)
+    if as_json:
+        _print_json([_record(p) for p in procs])
+        return
+    table = Table()
+    _id_column(table, [p.id for p in procs])
+    for col in ("env", "build", "v", "status", "ret/ok/fail"):
+        table.add_column(col)
+    table.add_column("task", overflow="fold")
     for p in procs:
         table.add_row(
             p.id, p.environment, p.build, str(p.version), p.status.value, _usage_cell(p), p.task
@@ -128,7 +256,7 @@ def memory_list(
 
 @memory_app.command("show")
 def memory_show(
-    procedure_id: str = typer.Argument(...),
+    procedure_id: str = typer.Argument(..., help="Procedure id, or a unique prefix of it."),
     as_json: bool = typer.Option(
         False, "--json", help="The full record as JSON (without vectors)."
     ),
@@ -139,17 +267,10 @@ def memory_show(
     from rich.console import Console
     from rich.panel import Panel
 
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace) as mem:
-            p = mem.get(procedure_id)
-    except MempError as e:
-        raise _fail(e) from None
+    with _memory(db, namespace) as mem:
+        p = mem.get(_procedure_id(mem, procedure_id))
     if as_json:
-        typer.echo(
-            p.model_dump_json(indent=2, exclude={"embedding", "key_embedding", "fact_embeddings"})
-        )
+        _print_json(_record(p))
         return
     head = (
         f"task: {p.task}\ntask key: {p.task_key}\nenvironment: {p.environment}   build: {p.build}   "
@@ -162,7 +283,8 @@ def memory_show(
 
 @memory_app.command("history")
 def memory_history(
-    procedure_id: str = typer.Argument(...),
+    procedure_id: str = typer.Argument(..., help="Procedure id, or a unique prefix of it."),
+    as_json: bool = _JSON_OPT,
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
 ) -> None:
@@ -170,13 +292,11 @@ def memory_history(
     from rich.console import Console
     from rich.panel import Panel
 
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace) as mem:
-            versions = mem.history(procedure_id)
-    except MempError as e:
-        raise _fail(e) from None
+    with _memory(db, namespace) as mem:
+        versions = mem.history(_procedure_id(mem, procedure_id))
+    if as_json:
+        _print_json([_record(v) for v in versions])
+        return
     con = Console()
     for v in versions:
         why = v.metadata.get("change_reason") or "created"
@@ -194,7 +314,7 @@ def memory_search(
     strategy: str = typer.Option(
         "query", "--strategy", "-s", help="random | query | avefact | hybrid."
     ),
-    k: int = typer.Option(3, "--k", "-k"),
+    k: int = typer.Option(3, "--k", "-k", help="How many procedures at most."),
     min_score: float = typer.Option(0.0, "--min-score"),
     budget: int = typer.Option(None, "--budget", help="Token budget of the rendered block."),
     environment: str = typer.Option(None, "--env"),
@@ -202,6 +322,7 @@ def memory_search(
     render: bool = typer.Option(
         False, "--render", help="Print the prompt block instead of a table."
     ),
+    as_json: bool = _JSON_OPT,
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
     embedder: str = _EMB_OPT,
@@ -210,27 +331,33 @@ def memory_search(
     from rich.console import Console
     from rich.table import Table
 
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace, embedder) as mem:
-            hits = mem.retrieve(
-                task,
-                strategy=strategy,
-                k=k,
-                min_score=min_score,
-                budget_tokens=budget,
-                environment=environment,
-                task_key=task_key,
-                track=False,
-            )
-            block = mem.render(hits)
-    except MempError as e:
-        raise _fail(e) from None
+    with _memory(db, namespace, embedder) as mem:
+        hits = mem.retrieve(
+            task,
+            strategy=strategy,
+            k=k,
+            min_score=min_score,
+            budget_tokens=budget,
+            environment=environment,
+            task_key=task_key,
+            track=False,
+        )
+        block = mem.render(hits)
     if render:
         typer.echo(block)
         return
-    table = Table("score", "id", "task", "signals")
+    if as_json:
+        _print_json(
+            [
+                {"score": h.score, "signals": h.signals, "procedure": _record(h.procedure)}
+                for h in hits
+            ]
+        )
+        return
+    table = Table("score")
+    _id_column(table, [h.procedure.id for h in hits])
+    table.add_column("task", overflow="fold")
+    table.add_column("signals", overflow="fold")
     for h in hits:
         table.add_row(f"{h.score:.4f}", h.procedure.id, h.procedure.task, str(h.signals))
     Console().print(table)
@@ -238,19 +365,14 @@ def memory_search(
 
 @memory_app.command("retire")
 def memory_retire(
-    procedure_id: str = typer.Argument(...),
+    procedure_id: str = typer.Argument(..., help="Procedure id, or a unique prefix of it."),
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
 ) -> None:
     """Retire a procedure: never retrieved again, still inspectable."""
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace) as mem:
-            mem.retire(procedure_id)
-    except MempError as e:
-        raise _fail(e) from None
-    typer.echo(f"retired {procedure_id}")
+    with _memory(db, namespace) as mem:
+        p = mem.retire(_procedure_id(mem, procedure_id))
+    typer.echo(f"retired {p.id}")
 
 
 @memory_app.command("export")
@@ -259,15 +381,10 @@ def memory_export(
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
 ) -> None:
-    """Export procedures (with versions and vectors) and trajectories as JSONL."""
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace) as mem:
-            n = mem.export_jsonl(path)
-    except MempError as e:
-        raise _fail(e) from None
-    typer.echo(f"exported {n} record(s) to {path}")
+    """Export one namespace's procedures (with versions and vectors) and trajectories as JSONL."""
+    with _memory(db, namespace) as mem:
+        n = mem.export_jsonl(path)
+    typer.echo(f"exported {n} record(s) of namespace {namespace!r} to {path}")
 
 
 @memory_app.command("import")
@@ -277,30 +394,36 @@ def memory_import(
     db: str = _DB_OPT,
     namespace: str = _NS_OPT,
 ) -> None:
-    """Import a JSONL export."""
-    from memp.errors import MempError
-
-    try:
-        with _memory(db, namespace) as mem:
-            n = mem.import_jsonl(path, replace=replace)
-    except MempError as e:
-        raise _fail(e) from None
-    typer.echo(f"imported {n} record(s) into {db}")
+    """Import a JSONL export into a namespace (records of another namespace are refused)."""
+    with _memory(db, namespace, must_exist=False) as mem:
+        n = mem.import_jsonl(path, replace=replace)
+    typer.echo(
+        f"imported {n} record(s) into namespace {namespace!r} of {_db(db, must_exist=False)}"
+    )
 
 
 @memory_app.command("stats")
-def memory_stats(db: str = _DB_OPT, namespace: str = _NS_OPT) -> None:
-    """Counts by status, versions, vectors, trajectories."""
+def memory_stats(as_json: bool = _JSON_OPT, db: str = _DB_OPT, namespace: str = _NS_OPT) -> None:
+    """Counts of one namespace (procedures by status, trajectories) and of the store."""
     from rich.console import Console
     from rich.table import Table
 
-    from memp.errors import MempError
+    from memp.types import ProcedureStatus
 
-    try:
-        with _memory(db, namespace) as mem:
-            stats = mem.stats()
-    except MempError as e:
-        raise _fail(e) from None
+    with _memory(db, namespace) as mem:
+        store = mem.stats()
+        stats: dict[str, Any] = {
+            "namespace": namespace,
+            "procedures": {s.value: mem.count(status=s) for s in ProcedureStatus},
+            "trajectories": len(mem.list_trajectories()),
+        }
+    # Store-wide facts (every namespace) under their own names.
+    for key in ("path", "url", "schema_version", "dim", "namespaces"):
+        if key in store:
+            stats[f"store {key}"] = store[key]
+    if as_json:
+        _print_json(stats)
+        return
     table = Table("stat", "value")
     for key, value in stats.items():
         table.add_row(key, str(value))
@@ -322,7 +445,7 @@ def doctor(
         "--embedder",
         help="Embedder spec: local | hash | openai:<m> | http://host:port/v1#<m>",
     ),
-    db: str = typer.Option(None, "--db", help="SQLite path or postgresql:// URL"),
+    db: str = _DB_OPT,
     quick: bool = typer.Option(
         False, "--quick", help="Check installation only; do not load models."
     ),
@@ -343,8 +466,9 @@ def doctor(
 @alfworld_app.command("generate")
 def alfworld_generate_cmd(
     split: str = typer.Option("train", "--split", help="train | valid_seen | valid_unseen"),
-    n: int = typer.Option(60, "--n", min=1, help="Number of solvable games to keep."),
-    seed: int = typer.Option(0, "--seed", help="Seed; (split, seed, n) fixes the games."),
+    games: int = typer.Option(60, "--games", min=1, help="Number of solvable games to keep."),
+    old_n: int | None = typer.Option(None, "--n", min=1, hidden=True),  # before --games
+    seed: int = typer.Option(0, "--seed", help="Seed; (split, seed, games) fixes the games."),
     out: str | None = typer.Option(
         None, "--out", help="Output folder (default ~/.cache/memp/alfworld/<split>-seed<S>)."
     ),
@@ -358,13 +482,9 @@ def alfworld_generate_cmd(
     from rich.table import Table
 
     from memp.envs.alfworld_gen import TASK_TYPES, generate
-    from memp.errors import MempError
 
-    try:
-        report = generate(split, n, seed, out, task_types=task_type or None, workers=workers)
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    n = old_n or games
+    report = generate(split, n, seed, out, task_types=task_type or None, workers=workers)
     table = Table(title=f"ALFWorld-like games, {split} (seed {seed})")
     for col in ("task type", "kept", "checked", "solvable"):
         table.add_column(col)
@@ -390,62 +510,85 @@ def alfworld_generate_cmd(
 
 @app.command("collect")
 def collect_cmd(
-    env: str = typer.Option(..., "--env", help="alfworld | scienceworld | textworld | twx | travelplanner"),
+    env: str = typer.Option(
+        ..., "--env", help="alfworld | scienceworld | textworld | twx | travelplanner"
+    ),
     split: str = typer.Option("train", "--split", help="Split of the environment."),
-    policy: str = typer.Option("expert", "--policy", help="expert (gold actions) | llm (ReAct agent)"),
-    n: int = typer.Option(10, "--n", min=1, help="Number of episodes."),
+    policy: str = typer.Option(
+        "expert", "--policy", help="expert (gold actions) | llm (ReAct agent)"
+    ),
+    n_episodes: int = typer.Option(10, "--episodes", min=1, help="Number of episodes."),
+    old_n: int | None = typer.Option(None, "--n", min=1, hidden=True),  # before --episodes
     start: int = typer.Option(0, "--start", min=0, help="First episode index."),
-    db: str = typer.Option("memp.db", "--db", envvar="MEMP_DB", help="Store: SQLite path or postgresql:// URL."),
-    namespace: str = typer.Option("default", "--namespace", help="Memory namespace."),
-    llm: str | None = typer.Option(None, "--llm", envvar="MEMP_LLM", help="LLM spec for --policy llm (default: local)."),
+    db: str | None = _DB_OPT,
+    namespace: str = _NS_OPT,
+    llm: str | None = typer.Option(
+        None, "--llm", envvar="MEMP_LLM", help="LLM spec for --policy llm (default: local)."
+    ),
     max_steps: int = typer.Option(30, "--max-steps", min=1, help="Step limit of the llm policy."),
-    use_memory: bool = typer.Option(False, "--use-memory/--no-memory", help="llm policy: retrieve procedures from --db."),
-    embedder: str | None = typer.Option(None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder for --use-memory."),
-    data_dir: str | None = typer.Option(None, "--data-dir", help="ALFWorld data (default $ALFWORLD_DATA)."),
-    tp_db: str | None = typer.Option(None, "--db-dir", help="TravelPlanner database dir (or $MEMP_TRAVELPLANNER_DB)."),
-    tp_queries: str | None = typer.Option(None, "--queries", help="TravelPlanner query file/dir (or $MEMP_TRAVELPLANNER_QUERIES)."),
-    opt: list[str] = typer.Option(None, "--opt", help="Extra environment option key=value (repeatable), e.g. game=cookingworld."),
-    out: str | None = typer.Option(None, "--out", help="Also write the trajectories to this JSONL file."),
+    use_memory: bool = typer.Option(
+        False, "--use-memory/--no-memory", help="llm policy: retrieve procedures from --db."
+    ),
+    embedder: str | None = typer.Option(
+        None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder for --use-memory."
+    ),
+    data_dir: str | None = typer.Option(
+        None, "--data-dir", help="ALFWorld data (default $ALFWORLD_DATA)."
+    ),
+    tp_db: str | None = typer.Option(
+        None, "--db-dir", help="TravelPlanner database dir (or $MEMP_TRAVELPLANNER_DB)."
+    ),
+    tp_queries: str | None = typer.Option(
+        None, "--queries", help="TravelPlanner query file/dir (or $MEMP_TRAVELPLANNER_QUERIES)."
+    ),
+    opt: list[str] = typer.Option(
+        None,
+        "--opt",
+        help="Extra environment option key=value (repeatable), e.g. game=cookingworld.",
+    ),
+    out: str | None = typer.Option(
+        None, "--out", help="Also write the trajectories to this JSONL file."
+    ),
 ) -> None:
     """Run a policy on an environment and store the trajectories (memory's raw material)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from memp.envs import make_env
-    from memp.errors import MempError, check_choice
+    from memp.errors import check_choice
     from memp.memory import Memory
     from memp.policies import ExpertPolicy, collect, parse_env_options
 
-    try:
-        check_choice("policy", policy, ("expert", "llm"))
-        options = parse_env_options(opt)
-        if data_dir:
-            options["data_dir"] = data_dir
-        if tp_db:
-            options["db_dir"] = tp_db
-        if tp_queries:
-            options["queries"] = tp_queries
-        environment = make_env(env, split, **options)
-        total = len(environment)
-        if start >= total:
-            raise MempError(f"--start {start} is past the end of the split ({total} episodes)")
-        episodes = list(range(start, min(start + n, total)))
-        emb = None
-        if embedder:
-            from memp.embed import make_embedder
+    check_choice("policy", policy, ("expert", "llm"))
+    options = parse_env_options(opt)
+    if data_dir:
+        options["data_dir"] = data_dir
+    if tp_db:
+        options["db_dir"] = tp_db
+    if tp_queries:
+        options["queries"] = tp_queries
+    environment = make_env(env, split, **options)
+    total = len(environment)
+    if start >= total:
+        raise MempError(f"--start {start} is past the end of the split ({total} episodes)")
+    n = old_n or n_episodes
+    episodes = list(range(start, min(start + n, total)))
+    emb = None
+    if embedder:
+        from memp.embed import make_embedder
 
-            emb = make_embedder(embedder)
-        memory = Memory(db, embedder=emb, namespace=namespace)
-        if policy == "expert":
-            runner: object = ExpertPolicy()
-        else:
-            from memp.agent import ReActAgent
-            from memp.llm import make_llm
+        emb = make_embedder(embedder)
+    db = _db(db, must_exist=False)
+    memory = Memory(db, embedder=emb, namespace=namespace)
+    if policy == "expert":
+        runner: object = ExpertPolicy()
+    else:
+        from memp.agent import ReActAgent
+        from memp.llm import make_llm
 
-            runner = ReActAgent(make_llm(llm), memory=memory if use_memory else None, max_steps=max_steps)
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        runner = ReActAgent(
+            make_llm(llm), memory=memory if use_memory else None, max_steps=max_steps
+        )
 
     wins = 0
     steps = 0
@@ -467,9 +610,6 @@ def collect_cmd(
                 bar.update(task_id, advance=1, wins=wins)
 
             collect(environment, runner, episodes, memory=memory, on_episode=done)
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
     finally:
         if sink is not None:
             sink.close()
@@ -481,6 +621,7 @@ def collect_cmd(
         f"mean steps {steps / max(k, 1):.1f}"
     )
 
+
 # --- service: serve, mcp, keys ----------------------------------------------
 
 
@@ -488,7 +629,7 @@ def _service_specs(db: str | None, embedder: str | None, llm: str | None) -> tup
     from memp.config import resolve
 
     return (
-        resolve("db", db).value,
+        _db(db, must_exist=False),
         resolve("embedder", embedder).value,
         resolve("llm", llm).value,
     )
@@ -496,9 +637,7 @@ def _service_specs(db: str | None, embedder: str | None, llm: str | None) -> tup
 
 @app.command()
 def serve(
-    db: str = typer.Option(
-        None, "--db", help="Store: SQLite path or postgresql:// URL (default: MEMP_DB or memp.db)."
-    ),
+    db: str = _DB_OPT,
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind; keep 127.0.0.1 unless behind a proxy."
     ),
@@ -514,7 +653,9 @@ def serve(
     no_auth: bool = typer.Option(
         False, "--no-auth", help="No API keys: every request uses --namespace (localhost only)."
     ),
-    namespace: str = typer.Option("default", "--namespace", help="Namespace used with --no-auth."),
+    namespace: str = typer.Option(
+        "default", "--namespace", "-n", help="Namespace used with --no-auth."
+    ),
     max_body: int = typer.Option(
         4 * 1024 * 1024, "--max-body", help="Largest accepted request body in bytes."
     ),
@@ -559,13 +700,13 @@ def serve(
 
 @app.command("mcp")
 def mcp_cmd(
-    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+    db: str = _DB_OPT,
     transport: str = typer.Option(
         "stdio", "--transport", help="stdio | http (streamable HTTP at /mcp, API keys required)."
     ),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8765, "--port"),
-    namespace: str = typer.Option("default", "--namespace", help="Namespace for stdio."),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="Namespace for stdio."),
     embedder: str = typer.Option(
         None, "--embedder", help="Embedder spec (default: config, local)."
     ),
@@ -594,13 +735,12 @@ def mcp_cmd(
 def keys_create(
     namespace: str = typer.Argument(..., help="Namespace the key reads and writes."),
     name: str = typer.Option("", "--name", help="A label (who or what uses the key)."),
-    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+    db: str = _DB_OPT,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
-    from memp.config import resolve
     from memp.store.keys import open_keys
 
-    keys, store = open_keys(resolve("db", db).value)
+    keys, store = open_keys(_db(db, must_exist=False))
     try:
         key, token = keys.create(namespace, name=name)
     finally:
@@ -616,24 +756,26 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    namespace: str = typer.Option(None, "--namespace"),
-    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+    namespace: str = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    db: str = _DB_OPT,
 ) -> None:
     """List API keys (ids, namespaces, state; never secrets)."""
     from rich.console import Console
     from rich.table import Table
 
-    from memp.config import resolve
     from memp.store.keys import open_keys
 
-    keys, store = open_keys(resolve("db", db).value)
+    keys, store = open_keys(_db(db, must_exist=True))
     try:
         rows = keys.list(namespace=namespace)
     finally:
         keys.close()
         if store is not None:
             store.close()
-    table = Table("id", "namespace", "name", "created", "state")
+    table = Table()
+    _id_column(table, [k.id for k in rows])
+    for col in ("namespace", "name", "created", "state"):
+        table.add_column(col)
     for k in rows:
         state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
         table.add_row(k.id, k.namespace, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", state)
@@ -642,16 +784,16 @@ def keys_list(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: str = typer.Argument(..., help="Key id (from `memp keys list`)."),
-    db: str = typer.Option(None, "--db", help="Store: SQLite path or postgresql:// URL."),
+    key_id: str = typer.Argument(..., help="Key id (from `memp keys list`), or a unique prefix."),
+    db: str = _DB_OPT,
 ) -> None:
     """Revoke an API key: it stops working at once."""
-    from memp.config import resolve
     from memp.store.keys import open_keys
 
-    keys, store = open_keys(resolve("db", db).value)
+    keys, store = open_keys(_db(db, must_exist=True))
     try:
-        key = keys.revoke(key_id)
+        ids = [k.id for k in keys.list()]
+        key = keys.revoke(_unique("API key", key_id, ids, "; see `memp keys list`"))
     finally:
         keys.close()
         if store is not None:
@@ -696,7 +838,6 @@ def run_cmd(
 
     --reuse RUN_DIR copies identical finished episodes and memories of an earlier run.
     """
-    from memp.errors import MempError
     from memp.experiment.config import apply_overrides, load_raw, parse_config
     from memp.experiment.report import print_summary
     from memp.experiment.runner import run_experiment
@@ -736,9 +877,6 @@ def run_cmd(
             progress=progress,
             reuse=list(reuse) or None,
         )
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo(
             "interrupted: finished episodes are saved; re-run the same command to resume", err=True
@@ -769,18 +907,13 @@ def runs_show(
     root: str = typer.Option("runs", "--root"),
 ) -> None:
     """Show a run's results, or one episode's full trajectory with --episode."""
-    from memp.errors import MempError
     from memp.experiment.runs import print_episode, print_run, resolve_run
 
-    try:
-        path = resolve_run(run, root)
-        if episode is None:
-            print_run(path)
-        else:
-            print_episode(path, episode, condition=condition, env=env)
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+    path = resolve_run(run, root)
+    if episode is None:
+        print_run(path)
+    else:
+        print_episode(path, episode, condition=condition, env=env)
 
 
 @runs_app.command("report")
@@ -789,18 +922,13 @@ def runs_report(
     root: str = typer.Option("runs", "--root"),
 ) -> None:
     """Regenerate a run's report files from its database."""
-    from memp.errors import MempError
     from memp.experiment.report import print_summary, write_report
     from memp.experiment.rundb import RunDB
     from memp.experiment.runs import resolve_run
 
-    try:
-        path = resolve_run(run, root)
-        with RunDB.open_existing(path) as db:
-            summary = write_report(db, path)
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+    path = resolve_run(run, root)
+    with RunDB.open_existing(path) as db:
+        summary = write_report(db, path)
     print_summary(summary)
     typer.echo(f"report: {path}/report.html (+ report.md, report.json)")
 
@@ -816,23 +944,18 @@ def demo_cmd(
     fresh: bool = typer.Option(False, "--fresh"),
 ) -> None:
     """No memory vs executable procedural memory on generated ALFWorld-like games."""
-    from memp.errors import MempError
     from memp.experiment.demo import run_demo
     from memp.experiment.report import print_summary
 
-    try:
-        summary = run_demo(
-            out=out,
-            games=games,
-            train=train,
-            model=model,
-            executor=executor,
-            workers=workers,
-            fresh=fresh,
-        )
-    except MempError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+    summary = run_demo(
+        out=out,
+        games=games,
+        train=train,
+        model=model,
+        executor=executor,
+        workers=workers,
+        fresh=fresh,
+    )
     print_summary(summary)
     typer.echo(f"report: {out}/report.html (+ report.md, report.json)")
 

@@ -117,20 +117,24 @@ def check_embedder(spec: str, *, quick: bool = False) -> list[Check]:
     return [_run("embedder", probe)]
 
 
-def check_db(db: str) -> list[Check]:
+def check_db(db: str, *, default: bool = False) -> list[Check]:
+    """``default``: the db is the user-level default location, whose folder memp creates."""
+
     def probe() -> str:
-        if "://" not in db and not Path(db).exists():
-            parent = Path(db).expanduser().resolve().parent
-            if not parent.is_dir():
+        path = config.sqlite_path(db)
+        if path is not None and not path.exists():
+            path = path.resolve()
+            if not path.parent.is_dir() and not default:
                 raise FileNotFoundError(
-                    f"directory {parent} does not exist: create it or choose another --db"
+                    f"directory {path.parent} does not exist: create it or choose another --db"
                 )
-            return f"{db} does not exist yet; it will be created on first use (SQLite)"
+            return f"{path} does not exist yet; `memp memory add` creates it (SQLite)"
         from memp.store import open_store
 
         store = open_store(db)
         try:
-            return f"{type(store).__name__} opened {db}"
+            shown = path.resolve() if path is not None else db
+            return f"{type(store).__name__} opened {shown}"
         finally:
             close = getattr(store, "close", None)
             if close:
@@ -175,13 +179,27 @@ def run_doctor(
     for key, s in cfg.items():
         table.add_row(key, s.value, s.source)
     console.print(table)
+    files = config.config_files()
+    if files:
+        console.print("config files read: " + ", ".join(str(f) for f in files), soft_wrap=True)
+    else:
+        console.print(
+            f"config files read: none (looked for {config.user_config_path()} and "
+            f"./{config.CONFIG_FILE})",
+            soft_wrap=True,
+        )
+    db_path = config.sqlite_path(cfg["db"].value)
+    console.print(
+        f"database: {db_path.resolve() if db_path is not None else cfg['db'].value}",
+        soft_wrap=True,
+    )
 
     checks: list[Check] = []
     with console.status("checking the LLM..."):
         checks += check_llm(cfg["llm"].value, quick=quick)
     with console.status("checking the embedder..."):
         checks += check_embedder(cfg["embedder"].value, quick=quick)
-    checks += check_db(cfg["db"].value)
+    checks += check_db(cfg["db"].value, default=cfg["db"].source == "default")
     checks += check_caches()
 
     result = Table(title="checks")

@@ -34,6 +34,7 @@ def test_parse_specs():
 
 def test_config_precedence_cli_env_file_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))  # no user-level file
     for var in config.ENV_VARS.values():
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("MEMP_CONFIG", raising=False)

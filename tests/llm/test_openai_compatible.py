@@ -206,3 +206,87 @@ def test_rate_limits_and_server_errors_are_retried(server_url):
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+class _KeyRecorder(ThreadingHTTPServer):
+    """An OpenAI-compatible endpoint that records the Authorization header of every call
+    and answers with a fixed chat completion or embedding."""
+
+    def __init__(self) -> None:
+        self.auth: list[str] = []
+        super().__init__(("127.0.0.1", 0), _KeyHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _KeyHandler(BaseHTTPRequestHandler):
+    server: _KeyRecorder
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        self.server.auth.append(self.headers.get("authorization", ""))
+        if self.path.endswith("/embeddings"):
+            row = {"object": "embedding", "index": 0, "embedding": [0.6, 0.8]}
+            answer = {"object": "list", "model": "m", "data": [row]}
+        else:
+            answer = {
+                "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "yes"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }  # fmt: skip
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def key_recorder():
+    server = _KeyRecorder()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_memp_service_key_never_reaches_a_provider(key_recorder, monkeypatch):
+    from memp.embed import make_embedder
+
+    monkeypatch.setenv("MEMP_API_KEY", "memp-service-secret")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    msgs = [{"role": "user", "content": "hi"}]
+    url = key_recorder.url
+
+    # With a provider key, the provider gets exactly that key.
+    monkeypatch.setenv("OPENAI_API_KEY", "provider-key")
+    make_llm(f"{url}#m", cache=False).complete(msgs, max_tokens=2)
+    make_embedder(f"{url}#m", cache=False).embed(["a task"])
+    assert key_recorder.auth == ["Bearer provider-key", "Bearer provider-key"]
+
+    # Without one, a local server gets a placeholder, never the memp key.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    key_recorder.auth.clear()
+    make_llm(f"{url}#m", cache=False).complete(msgs, max_tokens=2)
+    make_embedder(f"{url}#m", cache=False).embed(["a task"])
+    assert len(key_recorder.auth) == 2
+    assert not any("memp-service-secret" in a for a in key_recorder.auth)
+
+    # An explicit key wins over the variable.
+    monkeypatch.setenv("OPENAI_API_KEY", "provider-key")
+    key_recorder.auth.clear()
+    make_llm(f"{url}#m", cache=False, api_key="explicit").complete(msgs, max_tokens=2)
+    assert key_recorder.auth == ["Bearer explicit"]
+
+    # The hosted API needs its own key: MEMP_API_KEY does not stand in for it.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
+        make_llm("openai:gpt-4o", cache=False)
+    with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
+        make_embedder("openai:text-embedding-3-small", cache=False)

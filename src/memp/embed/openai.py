@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from memp.errors import BackendError
-from memp.llm.openai import OPENAI_URL, explain_openai_error
+from memp.llm.openai import OPENAI_URL, explain_openai_error, provider_key
 
 KNOWN_DIMS = {
     "text-embedding-3-small": 1536,
@@ -42,12 +42,10 @@ class OpenAIEmbedder:
             f"openai:{model}" if self.base_url == OPENAI_URL else f"{self.base_url}#{model}"
         )
         self.batch_size = max(1, batch_size)
-        key = api_key or os.environ.get("MEMP_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        key = provider_key(api_key)
         if not key:
             if self.base_url == OPENAI_URL:
-                raise BackendError(
-                    "OPENAI_API_KEY is not set: export it (or MEMP_API_KEY), or use --embedder local"
-                )
+                raise BackendError("OPENAI_API_KEY is not set: export it, or use --embedder local")
             key = "not-needed"
         self._client = openai.OpenAI(
             api_key=key, base_url=self.base_url, timeout=timeout, max_retries=max_retries

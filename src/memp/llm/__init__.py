@@ -10,8 +10,13 @@ spec                            backend
 ``ollama:<model>``              Ollama at http://127.0.0.1:11434/v1 (OLLAMA_HOST)
 ``anthropic:<model>``           Anthropic (ANTHROPIC_API_KEY)
 ``http://host:port/v1#<model>`` any OpenAI-compatible server (vLLM, LM Studio,
-                                llama.cpp server; key from MEMP_API_KEY)
+                                llama.cpp server; key from OPENAI_API_KEY, if
+                                the server wants one)
 ==============================  ==============================================
+
+Provider keys and memp keys never mix: an OpenAI-compatible provider gets the
+``api_key`` option or OPENAI_API_KEY, never MEMP_API_KEY (the memp service's key,
+read only by :class:`memp.Client`).
 
 With no spec, MEMP_LLM, then ``memp.toml``, then ``local`` decide (see memp.config).
 """

@@ -47,7 +47,7 @@ def explain_openai_error(e: Exception, url: str, model: str) -> BackendError:
         )
     if isinstance(e, openai.AuthenticationError):
         return BackendError(
-            f"{url} rejected the API key (401): check OPENAI_API_KEY / MEMP_API_KEY"
+            f"{url} rejected the API key (401): check OPENAI_API_KEY (or the api_key option)"
         )
     if isinstance(e, openai.PermissionDeniedError):
         return BackendError(
@@ -65,6 +65,13 @@ def explain_openai_error(e: Exception, url: str, model: str) -> BackendError:
     if isinstance(e, openai.APIStatusError):
         return BackendError(f"{url} answered HTTP {e.status_code} for model {model!r}: {e.message}")
     return BackendError(f"call to {url} failed: {e}")
+
+
+def provider_key(api_key: str | None = None) -> str | None:
+    """The key sent to an OpenAI-compatible provider: the explicit one, else
+    OPENAI_API_KEY. Never MEMP_API_KEY: that one authenticates to the memp service, and
+    a provider (possibly a third party) must not receive it."""
+    return api_key or os.environ.get("OPENAI_API_KEY") or None
 
 
 class OpenAILLM(LLMBackend):
@@ -97,12 +104,12 @@ class OpenAILLM(LLMBackend):
         self.choice_mode = choice_mode
         self.name = name or f"openai:{model}"
         hosted = self.base_url == OPENAI_URL
-        key = api_key or os.environ.get("MEMP_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        key = provider_key(api_key)
         if not key:
             if hosted:
                 raise BackendError(
-                    "OPENAI_API_KEY is not set: export it (or MEMP_API_KEY), or choose another "
-                    "backend, e.g. --llm local"
+                    "OPENAI_API_KEY is not set: export it, or choose another backend, "
+                    "e.g. --llm local"
                 )
             key = "not-needed"  # local servers ignore it, the SDK insists on one
         self._client = openai.OpenAI(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -197,6 +199,24 @@ def _error(
     return JSONResponse(_error_payload(code, message, details), status_code=status, headers=headers)
 
 
+# A file path of two or more parts (not a URL's path, not an API route): clients never
+# see server paths.
+_FS_PATH = re.compile(r"(?<![\w:/.~])~?/(?!v1/)(?:[\w.@+-]+/)+[\w.@+-]*")
+# Credentials in a URL (postgresql://user:secret@host/db).
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^\s/@]+@")
+
+
+def _public(message: str, svc: Any = None) -> str:
+    """An error message fit for a client: no filesystem paths, no URL credentials."""
+    store = getattr(svc, "store", None)
+    names = {getattr(svc, "db", None), getattr(store, "path", None), getattr(store, "_where", None)}
+    for name in sorted((str(n) for n in names if isinstance(n, str | Path)), key=len, reverse=True):
+        if name:
+            message = message.replace(name, "the memory store")
+    message = _URL_CREDENTIALS.sub(r"\1", message)
+    return _FS_PATH.sub("<path>", message)
+
+
 class ApiError(Exception):
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -357,7 +377,11 @@ def create_app(
         if service is None:
             svc.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served from the fastapi-offline package (under
+    # /static-offline-docs), so /docs works with no network; the validator badge would
+    # send the spec's URL to an outside host.
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="memp memory service",
         version=memp.__version__,
         description="Procedural memory for LLM agents: record trajectories, build and retrieve "
@@ -385,8 +409,8 @@ def create_app(
                 details = None
                 if isinstance(exc, UnknownOption):
                     details = {"kind": exc.kind, "name": exc.name, "valid": exc.valid}
-                return _error(status, code, str(exc), details)
-        return _error(500, "memp_error", str(exc))  # pragma: no cover
+                return _error(status, code, _public(str(exc), svc), details)
+        return _error(500, "memp_error", _public(str(exc), svc))  # pragma: no cover
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
