@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -84,8 +85,9 @@ def test_retrieved_guidelines_reach_the_prompt_and_ids_are_recorded(tmp_path: Pa
     assert "Heat it." not in system  # procedures of another environment stay out
     assert traj.metadata["retrieved"] == [mine.id] and other.id not in traj.metadata["retrieved"]
     assert mem.get(mine.id).usage.retrieved == 1
-    # The admissible list was offered as grammar choices.
-    assert llm.offered[0] and "look around" in llm.offered[0]
+    # The admissible list was offered as grammar choices, without the no-ops.
+    assert llm.offered[0] and "open wardrobe" in llm.offered[0]
+    assert "look around" not in llm.offered[0] and "inventory" not in llm.offered[0]
     mem.close()
 
 
@@ -102,14 +104,32 @@ def test_free_text_answers_are_mapped_onto_admissible_actions(twc) -> None:
     assert traj.metadata["stopped"] == "max_steps" and traj.success is False
 
 
-def test_a_loop_is_broken_once_then_stops_the_episode(twc) -> None:
-    agent = ReActAgent(RecordingLLM(lambda _m: "look around"), max_steps=20)
+def test_a_loop_withholds_its_actions_and_never_ends_the_episode(twc) -> None:
+    agent = ReActAgent(RecordingLLM(lambda _m: "look around"), max_steps=20, exclude_noops=False)
     traj = agent.run(twc, 0)
-    assert traj.metadata["stopped"] == "loop"
-    assert len(traj.steps) < 20
-    # After the first loop the looping action was withheld from the choices once.
+    # only the step budget ends an episode; each loop found withheld its action for a step
+    assert traj.metadata["stopped"] == "max_steps" and len(traj.steps) == 20
+    assert traj.metadata["loops"] >= 2
     offered = agent.llm.offered
-    assert any(o is not None and "look around" not in o for o in offered)
+    assert sum(o is not None and "look around" not in o for o in offered) >= 2
+
+
+def test_prompt_only_appends_so_the_prefix_cache_holds(twc) -> None:
+    agent = ReActAgent(RecordingLLM(lambda _m: "look around"), max_steps=6)
+    seen: list[str] = []
+    orig = agent.llm.complete
+
+    def spy(messages, **kw):
+        seen.append(messages[-1]["content"])
+        return orig(messages, **kw)
+
+    agent.llm.complete = spy  # type: ignore[method-assign]
+    agent.run(twc, 0)
+    question = "What is your next action?"
+    bodies = [u[: u.index(question)] for u in seen]
+    # each prompt extends the one before it: nothing already evaluated is rewritten
+    assert all(b.startswith(a) for a, b in itertools.pairwise(bodies))
+    assert "Available actions: " in seen[0]
 
 
 def test_multi_line_plan_is_submitted_on_travelplanner() -> None:

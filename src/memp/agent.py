@@ -41,7 +41,7 @@ Action: clean mug 1 with sinkbasin 1
 Observation: You clean the mug 1 using the sinkbasin 1.
 Action: go to coffeemachine 1
 Observation: On the coffeemachine 1, you see nothing.
-Action: put mug 1 in/on coffeemachine 1""",
+Action: move mug 1 to coffeemachine 1""",
     "science": """Task: Your task is to boil water. First, focus on the substance. Then, take actions that will cause it to change its state of matter.
 Observation: This room is called the kitchen. In it, you see: a sink, a stove, a cupboard (closed), a metal pot.
 Action: move metal pot to sink
@@ -237,9 +237,19 @@ class ReActAgent:
     ``use_choices``: constrain the answer to the admissible actions when the
     environment lists them. ``history``: how many past steps the prompt shows.
     ``loop_repeats``: a cycle of up to 3 actions repeated this many times is a loop;
-    the agent first bans the looping actions for one step, and stops the episode if it
-    loops again. ``exclude_noops``: leave actions the environment calls no-ops (look,
-    examine, inventory) out of the choices; small models otherwise dwell on them.
+    a loop never ends the episode (only the step budget does): each one found withholds
+    its actions from the choices for one step. ``exclude_noops``: leave actions the
+    environment calls no-ops (look, examine, inventory) out of the choices; small
+    models otherwise dwell on them.
+
+    The prompt is laid out for the prefix cache: the system part, the task and the
+    first observation with every action available then, and each past step followed
+    by the actions that became available with it. A step appends text and never
+    rewrites what came before, so a call evaluates only its new tokens
+    (``list_admissible="new"``; ``"all"`` lists every admissible action at the end
+    instead, re-evaluated each step). The worked example is the environment's own
+    (``env.worked_example(task)``: an expert episode of the training split, in the
+    game's grammar) where it has one, else the family's built-in example.
     """
 
     def __init__(
@@ -250,10 +260,10 @@ class ReActAgent:
         retrieve_options: dict[str, Any] | None = None,
         max_steps: int = 30,
         use_choices: bool = True,
-        history: int = 12,
-        list_admissible: int = 40,
+        history: int = 40,
+        list_admissible: str = "new",
         loop_repeats: int = 3,
-        exclude_noops: bool = False,
+        exclude_noops: bool = True,
         max_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
@@ -266,6 +276,10 @@ class ReActAgent:
         self.max_steps = max_steps
         self.use_choices = use_choices
         self.history = history
+        if list_admissible not in ("new", "all", "none"):
+            from memp.errors import UnknownOption
+
+            raise UnknownOption("list_admissible", str(list_admissible), ("new", "all", "none"))
         self.list_admissible = list_admissible
         self.loop_repeats = loop_repeats
         self.exclude_noops = exclude_noops
@@ -273,7 +287,8 @@ class ReActAgent:
         self.temperature = temperature
         self.seed = seed
         self.system_prompt = system_prompt or SYSTEM
-        self.examples = {**EXAMPLES, **(examples or {})}
+        self.custom_examples = dict(examples or {})
+        self.examples = {**EXAMPLES, **self.custom_examples}
 
     # -- memory -------------------------------------------------------------------
     def retrieve(self, env: Env, task: str) -> list[RetrievalHit]:
@@ -290,6 +305,9 @@ class ReActAgent:
         if extra:
             parts.append(str(extra).strip())
         example = self.examples.get(family) or self.examples["generic"]
+        own = getattr(env, "worked_example", None)
+        if callable(own) and family not in (self.custom_examples or {}):
+            example = own(getattr(env, "task", "") or "") or example
         parts.append("Example of a solved task:\n" + example)
         if guidelines.strip():
             parts.append(guidelines.strip())
@@ -301,15 +319,27 @@ class ReActAgent:
         first_observation: str,
         steps: Sequence[Step],
         admissible: Sequence[str] | None,
+        offered: Sequence[Sequence[str] | None] = (),
     ) -> str:
+        """``offered[i]``: the actions available before step ``i`` (``offered[len(steps)]``
+        now); shown incrementally with ``list_admissible="new"``."""
         lines = [f"Task: {task}", f"Observation: {first_observation.strip()}"]
-        shown = steps[self.history_start(len(steps)) :] if self.history else []
-        if len(steps) > len(shown):
-            lines.append(f"({len(steps) - len(shown)} earlier steps omitted)")
-        for s in shown:
+        new_mode = self.list_admissible == "new" and len(offered) == len(steps) + 1
+        if new_mode and offered[0]:
+            lines.append("Available actions: " + "; ".join(offered[0]))
+        start = self.history_start(len(steps)) if self.history else len(steps)
+        if start:
+            lines.append(f"({start} earlier steps omitted)")
+        for i in range(start, len(steps)):
+            s = steps[i]
             lines.append(f"Action: {s.action}")
             lines.append(f"Observation: {s.observation.strip()}")
-        if admissible and len(admissible) <= self.list_admissible:
+            if new_mode:
+                before = set(offered[i] or ())
+                fresh = [a for a in offered[i + 1] or () if a not in before]
+                if fresh:
+                    lines.append("New actions: " + "; ".join(fresh))
+        if self.list_admissible == "all" and admissible:
             lines.append("Available actions: " + "; ".join(admissible))
         lines.append("What is your next action? Answer `Action: <action>`.")
         return "\n".join(lines)
@@ -339,14 +369,19 @@ class ReActAgent:
         banned: set[str] = set()
         loops = 0
         stopped = "max_steps"
+        offered: list[list[str] | None] = []
         won = bool(info.get("won", False))
         total_reward = 0.0
         admissible = info.get("admissible")
 
         for _ in range(self.max_steps):
+            offered.append(
+                [a for a in admissible if not self._noop(env, a)] if admissible else None
+            )
+            user = self.user_message(task, first_obs, steps, admissible, offered)
             messages: list[Message] = [
                 {"role": "system", "content": system},
-                {"role": "user", "content": self.user_message(task, first_obs, steps, admissible)},
+                {"role": "user", "content": user},
             ]
             choices = None
             if self.use_choices and admissible:
@@ -391,11 +426,7 @@ class ReActAgent:
                 break
             if detect_loop([s.action for s in steps], repeats=self.loop_repeats):
                 loops += 1
-                if loops > 1:
-                    stopped = "loop"
-                    break
-                period_actions = {s.action for s in steps[-3:]}
-                banned = period_actions
+                banned = {s.action for s in steps[-3:]}
 
         return Trajectory(
             task=task,
@@ -414,6 +445,7 @@ class ReActAgent:
                 "retrieved": [h.procedure.id for h in hits],
                 "retrieved_scores": [round(float(h.score), 4) for h in hits],
                 "stopped": stopped,
+                "loops": loops,
                 "score": float(info.get("score", 0.0)),
             },
         )

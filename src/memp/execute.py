@@ -66,7 +66,13 @@ class ExecConfig:
     max_steps: int = 50
     recover_after: int = 3  # consecutive failures of a step before the LLM is asked
     recovery_steps: int = 3  # actions the LLM takes before handing back
-    stall_after: int = 30  # environment steps on one program step before giving up on it
+    # environment steps on one program step before the LLM is asked (below max_steps,
+    # so a stuck search reaches recovery with the shipped defaults)
+    stall_after: int = 12
+    # a program that ran to its end without success runs once more from its first step,
+    # with what the episode learned (where things are): a step done too early (the lamp
+    # switched on before the object was in hand) is done again in its place
+    retry: bool = True
     rank_threshold: float = 0.6
 
     @classmethod
@@ -687,6 +693,7 @@ class _Run:
     fails: int = 0
     on_step: int = 0
     reveal: set[str] = field(default_factory=set)
+    retried: bool = False
 
     @property
     def slot_of_type(self) -> dict[str, str]:
@@ -907,6 +914,11 @@ class SkillAgent:
             actor = "skill"
             step_info: dict[str, Any] = {}
             pt = ct = 0
+            if llm_left == 0 and state.ptr >= len(state.steps) and cfg.retry and not state.retried:
+                state.retried = True
+                state.ptr = state.fails = state.on_step = 0
+                state.tried_places.clear()
+                state.bad.clear()
             if llm_left == 0 and state.ptr >= len(state.steps):
                 if not (cfg.llm_recovery and self.llm is not None):
                     traj.metadata["stop"] = "program finished without success"
@@ -1222,6 +1234,13 @@ class SkillAgent:
                 distinct |= state.used[(nxt["action"], s)]
         targets = self._nav_targets(state, sem)
         tried = state.tried_places[idx]
+        if state.retried:
+            # a second pass goes back to where the first one found it
+            back = state.found_place.get(slot)
+            for loc, a in targets:
+                if back and loc == back and loc not in tried:
+                    tried.add(loc)
+                    return a
         # where this episode has already seen one (certain, so first)
         for inst, place in state.seen_at.items():
             if place and inst not in distinct and state.mentions.type_of(inst) == want:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 pytest.importorskip("alfworld", reason="alfworld is part of memp[envs]")
 
 from memp.envs.alfworld import AlfworldEnv, AlfworldSemantics
-from memp.envs.alfworld_gen import MANIFEST, generate
+from memp.envs.alfworld_gen import MANIFEST, TASK_TYPES, generate
 from memp.envs.base import ActionSemantics, Env
 from memp.errors import InvalidInput, MissingData
 
@@ -156,3 +157,103 @@ def test_semantics():
     assert s.seen_objects("You arrive at desk 1. On the desk 1, you see nothing.") == []
     assert s.seen_objects("Looking quickly around you, you see a cabinet 1, and a sofa 1.") == []
     assert s.entity_type("apple 1") == "apple" and s.entity_type("soap bottle 12") == "soap bottle"
+
+
+# --- the official game files (../shared/alfworld; data, never copied into the repository)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "alfworld"
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory):
+    """Six official valid_seen games (one per task type) unpacked as published."""
+    import tarfile
+
+    archive = SHARED / "valid_seen.tar.xz"
+    if not archive.exists():
+        pytest.fail(f"the official ALFWorld games are expected at {archive}")
+    root = tmp_path_factory.mktemp("official")
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.endswith("game.tw-pddl")]
+        picked: dict[str, tarfile.TarInfo] = {}
+        for m in sorted(members, key=lambda m: m.name):
+            ttype = Path(m.name).parts[-3].split("-")[0]
+            picked.setdefault(ttype, m)
+        tar.extractall(root, members=list(picked.values()), filter="data")
+    return root
+
+
+@pytest.mark.timeout(300)
+def test_official_games_load_from_the_game_files_alone(official):
+    env = AlfworldEnv("valid_seen", data_dir=official)
+    assert len(env) == 6 and env.label == "ALFWorld" and not env.alfworld_like
+    assert not any((g.parent / "traj_data.json").exists() for g in env.games)
+    # the task type is read from the task folder's name
+    assert sorted(env.task_type(i) for i in range(len(env))) == sorted(TASK_TYPES)
+    for i in range(len(env)):
+        _obs, info = env.reset(episode=i)
+        assert info["task"] and info["admissible"] and info["label"] == "ALFWorld"
+        plan = env.expert_actions()
+        for a in plan:
+            *_, info = env.step(a)
+        assert info["won"], (env.task_type(i), plan)
+    env.close()
+
+
+@pytest.mark.timeout(300)
+def test_official_expert_goes_where_it_acts(official):
+    # official walkthroughs act on receptacles beside the one the agent went to; the
+    # expert's plan visits each place it acts on, so what it picks up has been seen
+    env = AlfworldEnv("valid_seen", data_dir=official)
+    sem = env.semantics
+    for i in range(len(env)):
+        env.reset(episode=i)
+        here = None
+        for a in env.expert_actions():
+            if sem.is_navigation(a):
+                here = sem.location(a)
+            elif sem.location(a):
+                assert sem.location(a) == here, a
+    env.close()
+
+
+@pytest.mark.timeout(300)
+def test_archives_and_a_folder_of_archives_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMP_CACHE_DIR", str(tmp_path / "cache"))
+    by_archive = AlfworldEnv("valid_seen", data_dir=SHARED / "valid_seen.tar.xz")
+    monkeypatch.setenv("ALFWORLD_DATA", str(SHARED))
+    by_folder = AlfworldEnv("valid_train")
+    assert len(by_archive) == 140 and len(by_folder) == 200
+    # interleaved order: the first 48 games are 8 of each task type
+    inter = AlfworldEnv("valid_seen", data_dir=SHARED, order="interleaved")
+    counts = Counter(inter.task_type(i) for i in range(48))
+    assert set(counts.values()) == {8} and len(counts) == 6
+    # the agent's worked example: the expert on the training split, same task type, the
+    # game's own grammar (`move X to Y`)
+    inter.reset(episode=0)
+    example = inter.worked_example()
+    assert example and example.startswith("Task: ") and "Action: move " in example
+    assert inter.task_type(0).split("_")[0] in ("pick", "look")
+    with pytest.raises(MissingData, match="does not exist"):
+        AlfworldEnv("valid_seen", data_dir=tmp_path / "typo")
+    with pytest.raises(InvalidInput, match="ALFWorld split"):
+        AlfworldEnv("dev", data_dir=SHARED)
+
+
+@pytest.mark.timeout(600)
+def test_skill_episode_on_an_official_game(official, tmp_path):
+    # memory from the expert on official games, then an executable episode with no LLM
+    from memp.distill import expert_trajectory
+    from memp.embed.hashing import HashEmbedder
+    from memp.execute import ExecConfig, SkillAgent, build_skill_memory
+    from memp.memory import Memory
+
+    env = AlfworldEnv("valid_seen", data_dir=official, max_steps=30)
+    trajs = [expert_trajectory(env, i) for i in range(len(env))]
+    assert all(t.success for t in trajs)
+    mem = Memory(tmp_path / "m.db", llm=None, embedder=HashEmbedder())
+    assert len(build_skill_memory(mem, trajs, env.semantics, env=env)) == 6
+    agent = SkillAgent(mem, None, config=ExecConfig.no_llm(max_steps=30))
+    wins = [agent.run(env, i).success for i in range(len(env))]
+    assert sum(wins) >= 5, wins
+    env.close()

@@ -22,7 +22,6 @@ from typing import Any
 
 from memp.envs.alfworld_gen import (
     MANIFEST,
-    SPLITS,
     TASK_TYPES,
     ExpertRunner,
     default_cache_dir,
@@ -41,6 +40,26 @@ _SEEN = re.compile(
     r"(?:On the [^,]+, you see|In it, you see|Next to it, you see)\s+(?P<list>[^.]*)\."
 )
 _ITEM = re.compile(r"\b(?:a|an|the)\s+(?P<name>[a-z][a-z ]*?\s\d+)\b")
+
+
+def _walk_to_acts(plan: list[str], semantics: AlfworldSemantics) -> list[str]:
+    """The plan with a ``go to Y`` before each action on a receptacle Y the agent is not at.
+
+    Official walkthroughs act on receptacles that share the agent's spot (``go to
+    coffeemachine 1`` then ``take apple 2 from countertop 2``): the object is then never
+    seen and the place it came from never visited, so nothing can be learned from it.
+    """
+    out: list[str] = []
+    here: str | None = None
+    for a in plan:
+        loc = semantics.location(a)
+        if semantics.is_navigation(a):
+            here = loc
+        elif loc and loc != here and re.search(r"\d$", loc):
+            out.append(f"go to {loc}")
+            here = loc
+        out.append(a)
+    return out
 
 
 class AlfworldSemantics:
@@ -75,33 +94,122 @@ class AlfworldSemantics:
 
 _HOW_TO_GET = (
     "Get ALFWorld games in one of two ways:\n"
-    "  1. real ALFWorld data: on a machine with internet, `pip install alfworld` and run "
-    "`ALFWORLD_DATA=/some/dir alfworld-download`, copy that folder here and set "
-    "ALFWORLD_DATA to it (games live in $ALFWORLD_DATA/json_2.1.1/<split>/);\n"
+    "  1. the official ALFWorld game files: set ALFWORLD_DATA (or pass --data / data_dir) to "
+    "an unpacked folder (games in json_2.1.1/<split>/), to a split archive such as "
+    "{split}.tar.xz, or to a folder holding the archives; on a machine with internet "
+    "`alfworld-download` fetches them;\n"
     "  2. ALFWorld-like games generated locally from the layouts in the alfworld wheel: "
     "`memp alfworld generate --split {split} --n 60` (then use the default cache, or "
     "pass data_dir=<--out folder>)."
 )
 
 
+ENV_SPLITS: tuple[str, ...] = ("train", "valid_train", "valid_seen", "valid_unseen")
+_ARCHIVE_SUFFIXES = (".tar.xz", ".tar.gz", ".tgz", ".tar")
+
+
+def game_task_type(game: Path) -> str:
+    """A game's task type: from ``traj_data.json`` where present (generated games and
+    ALFRED-style data), else the first part of its task folder's name
+    (``pick_heat_then_place_in_recep-Egg-None-Fridge-13/trial_.../game.tw-pddl``), which
+    is all the official game files carry."""
+    traj = game.parent / "traj_data.json"
+    if traj.exists():
+        with contextlib.suppress(OSError, json.JSONDecodeError, KeyError):
+            return str(json.loads(traj.read_text())["task_type"])
+    for folder in (game.parent.parent.name, game.parent.name):
+        head = folder.split("-", 1)[0]
+        if head in TASK_TYPES:
+            return head
+    raise InvalidInput(
+        f"cannot tell the task type of {game}: its task folder should be named "
+        f"<task type>-<object>-...  (one of {', '.join(TASK_TYPES)}) or hold traj_data.json"
+    )
+
+
 def _find_games(root: Path, task_types: set[str]) -> list[Path]:
-    """Solvable games under ``root`` in a fixed order (the official collection rules)."""
+    """Solvable games under ``root`` in a fixed order (the official collection rules:
+    no ``movable`` or ``Sliced`` task variants, ``solvable`` set in the game file)."""
     games = []
     for path in sorted(root.rglob("game.tw-pddl")):
         s = str(path)
-        if "movable" in s or "Sliced" in s or not (path.parent / "traj_data.json").exists():
+        if "movable" in s or "Sliced" in s:
             continue
-        if task_types != set(TASK_TYPES):
-            ttype = json.loads((path.parent / "traj_data.json").read_text()).get("task_type")
-            if ttype not in task_types:
-                continue
         try:
+            if game_task_type(path) not in task_types:
+                continue
             if not json.loads(path.read_text()).get("solvable"):
                 continue
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, InvalidInput):
             continue
         games.append(path)
     return games
+
+
+def _interleave(games: list[Path]) -> list[Path]:
+    by_type: dict[str, list[Path]] = {}
+    for g in games:
+        by_type.setdefault(game_task_type(g), []).append(g)
+    # within a type, a fixed shuffle: sorted task folders run one object after another
+    for t, q in by_type.items():
+        random.Random(t).shuffle(q)
+    queues = [by_type[t] for t in TASK_TYPES if t in by_type]
+    out: list[Path] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
+
+
+def _unpack(archive: Path) -> Path:
+    """An official split archive unpacked once into the cache; returns the unpacked root.
+
+    Unpacked into a temporary folder and renamed into place, so a killed process never
+    leaves a half-unpacked copy that looks complete.
+    """
+    import hashlib
+    import shutil
+    import tarfile
+    import tempfile
+
+    st = archive.stat()
+    tag = hashlib.sha256(f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    dest = default_cache_dir("official", 0).parent / "official" / f"{archive.name}-{tag[:12]}"
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process unpacked it first
+            if not dest.is_dir():
+                raise
+    except (OSError, tarfile.TarError) as exc:
+        raise InvalidInput(f"cannot unpack {archive}: {exc}; is it an ALFWorld game archive?") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(_ARCHIVE_SUFFIXES)
+
+
+def _candidates(base: Path, split: str) -> list[Path]:
+    """Where a split's games may be under a user's path: an unpacked official folder
+    (``<base>/json_2.1.1/<split>``, ``<base>/<split>``, or the split folder itself), an
+    archive of a split, or a folder holding ``<split>.tar.xz`` as published."""
+    if _is_archive(base):
+        base = _unpack(base)
+    out = [base / "json_2.1.1" / split, base / split]
+    for suffix in _ARCHIVE_SUFFIXES:
+        arch = base / f"{split}{suffix}"
+        if _is_archive(arch):
+            out.append(_unpack(arch) / "json_2.1.1" / split)
+    out.append(base)
+    return out
 
 
 def resolve_data(split: str, data_dir: str | Path | None, seed: int = 0) -> tuple[Path, bool]:
@@ -110,12 +218,17 @@ def resolve_data(split: str, data_dir: str | Path | None, seed: int = 0) -> tupl
     Raises :class:`MissingData` (without touching the engine) when there is nothing to play.
     """
     tried: list[Path] = []
-    if data_dir is not None:
-        base = Path(data_dir).expanduser()
-        candidates = [base / "json_2.1.1" / split, base / split, base]
-    elif os.environ.get("ALFWORLD_DATA"):
-        base = Path(os.environ["ALFWORLD_DATA"]).expanduser()
-        candidates = [base / "json_2.1.1" / split]
+    given = data_dir if data_dir is not None else os.environ.get("ALFWORLD_DATA") or None
+    if given is not None:
+        base = Path(given).expanduser()
+        if not base.exists():
+            source = "data_dir" if data_dir is not None else "ALFWORLD_DATA"
+            raise MissingData(
+                f"ALFWorld data path {base} ({source}) does not exist: point it at an unpacked "
+                "official folder (holding json_2.1.1/<split>/) or a split archive such as "
+                f"{split}.tar.xz.\n" + _HOW_TO_GET.format(split=split)
+            )
+        candidates = _candidates(base, split)
     else:
         candidates = [default_cache_dir(split, seed)]
     for cand in candidates:
@@ -158,8 +271,9 @@ class AlfworldEnv:
         seed: int = 0,
         task_types: str | list[str] | tuple[str, ...] | None = None,
         expert_max_steps: int = 200,
+        order: str = "sorted",
     ) -> None:
-        self.split = check_choice("ALFWorld split", split, SPLITS)
+        self.split = check_choice("ALFWorld split", split, ENV_SPLITS)
         # Options may arrive as strings from the command line (--opt key=value).
         if isinstance(task_types, str):
             task_types = [t.strip() for t in task_types.split(",") if t.strip()]
@@ -177,6 +291,10 @@ class AlfworldEnv:
         # Find the data first: with no games the engine would have nothing to do (or hang).
         self.data_root, self.alfworld_like = resolve_data(split, data_dir, seed)
         self.games = _find_games(self.data_root, types)
+        # "interleaved": round-robin over task types, so the first N episodes of a split
+        # sorted by task folder (one type after another) are a stratified sample.
+        if check_choice("ALFWorld game order", order, ("sorted", "interleaved")) == "interleaved":
+            self.games = _interleave(self.games)
         if not self.games:
             raise MissingData(
                 f"{self.data_root} holds no solvable ALFWorld games of task types {sorted(types)}.\n"
@@ -195,6 +313,9 @@ class AlfworldEnv:
         self._steps = 0
         self._done = True
         self._state: Any = None
+        self._data_arg = data_dir
+        self._seed = seed
+        self._examples: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ engine
     def _engine(self) -> Any:
@@ -227,8 +348,7 @@ class AlfworldEnv:
         return self.games[i]
 
     def task_type(self, episode: int | None = None) -> str:
-        path = self.game_file(episode).parent / "traj_data.json"
-        return str(json.loads(path.read_text())["task_type"])
+        return game_task_type(self.game_file(episode))
 
     # ------------------------------------------------------------------ protocol
     def reset(
@@ -296,7 +416,9 @@ class AlfworldEnv:
         i = self._episode
         if i not in self._expert_cache:
             game = json.loads(self.games[i].read_text())
-            plan = game.get("walkthrough") if self.alfworld_like else None
+            # The game file's own walkthrough (the official expert plan, in the game's
+            # `move X to Y` grammar) first; the hand-coded expert where a file has none.
+            plan = game.get("walkthrough")
             if not plan:
                 if self._expert is None:
                     self._expert = ExpertRunner(max_steps=self.expert_max_steps)
@@ -304,8 +426,42 @@ class AlfworldEnv:
                 plan = plan or game.get("walkthrough")
             if not plan:
                 return None
-            self._expert_cache[i] = list(plan)
+            self._expert_cache[i] = _walk_to_acts(list(plan), self.semantics)
         return list(self._expert_cache[i])
+
+    def worked_example(self, task: str = "") -> str | None:
+        """An expert episode of the training split of the current task's type, as a
+        transcript in the game's own grammar (the agent's few-shot example). ``None``
+        where there is no training split beside this one."""
+        ttype = self.task_type() if self._episode is not None else None
+        if ttype is None:
+            return None
+        if ttype not in self._examples:
+            self._examples[ttype] = self._play_example(ttype)
+        return self._examples[ttype]
+
+    def _play_example(self, ttype: str) -> str | None:
+        try:
+            train = AlfworldEnv(
+                "train",
+                self._data_arg,
+                seed=self._seed,
+                task_types=[ttype],
+                max_steps=self.expert_max_steps,
+            )
+        except (MissingData, InvalidInput):
+            return None
+        try:
+            obs, info = train.reset(episode=0)
+            lines = [f"Task: {info['task']}.", f"Observation: {obs.split('Your task is to:')[0].strip()}"]
+            for a in train.expert_actions() or []:
+                o, _, done, _, _ = train.step(a)
+                lines += [f"Action: {a}", f"Observation: {o}"]
+                if done:
+                    break
+            return "\n".join(lines)
+        finally:
+            train.close()
 
     def close(self) -> None:
         for env in (self._env, self._expert):
