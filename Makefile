@@ -26,4 +26,5 @@ bench:
 	$(PIP) install -q -e '.[all,bench]'
 	$(PY) bench/retrieval.py
 	$(PY) bench/llm.py
+	$(PY) bench/react_prompt.py
 	$(PY) bench/service.py

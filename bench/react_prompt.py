@@ -1,0 +1,62 @@
+"""ReAct step latency on real ALFWorld games: the admissible list at the end of the prompt
+(re-evaluated every step) against the incremental layout (each step appends the actions it
+made available, so the prefix cache holds).
+
+    python bench/react_prompt.py [--data ../shared/alfworld] [--games 3] [--steps 15] [--llm local]
+
+Both layouts play the same official valid_seen games (the first N in interleaved order, one
+per task type) with the same loaded model, back to back in this process: read the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from memp.agent import ReActAgent
+from memp.envs.alfworld import AlfworldEnv
+from memp.llm import make_llm
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/alfworld")
+    ap.add_argument("--games", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--llm", default="local")
+    args = ap.parse_args()
+    llm = make_llm(args.llm, cache=False)
+    env = AlfworldEnv("valid_seen", data_dir=args.data, order="interleaved", max_steps=args.steps)
+    layouts = ("all", "new")
+    per_step: dict[str, list[float]] = {}
+    prompt: dict[str, list[int]] = {}
+    for layout in layouts:
+        agent = ReActAgent(llm, max_steps=args.steps, list_admissible=layout)
+        per_step[layout], prompt[layout] = [], []
+        for g in track(range(args.games), description=f"layout {layout!r}"):
+            t0 = time.perf_counter()
+            traj = agent.run(env, g)
+            per_step[layout].append((time.perf_counter() - t0) / max(1, len(traj.steps)))
+            prompt[layout].append(traj.prompt_tokens // max(1, len(traj.steps)))
+    env.close()
+    table = Table(title=f"{llm.name}: ReAct on {args.games} official ALFWorld games, <= {args.steps} steps")
+    table.add_column("metric")
+    for layout in layouts:
+        table.add_column(f"list_admissible={layout!r}", justify="right")
+    table.add_column("all / new", justify="right")
+    for name, data, fmt in (
+        ("seconds per step", per_step, "{:.2f}"),
+        ("prompt tokens per step", prompt, "{:.0f}"),
+    ):
+        vals = [statistics.mean(data[la]) for la in layouts]
+        table.add_row(name, *[fmt.format(v) for v in vals], f"{vals[0] / vals[1]:.2f}x")
+    Console(width=120).print(table)
+
+
+if __name__ == "__main__":
+    main()
