@@ -533,7 +533,7 @@ def collect_cmd(
         None, "--embedder", envvar="MEMP_EMBEDDER", help="Embedder for --use-memory."
     ),
     data_dir: str | None = typer.Option(
-        None, "--data-dir", help="ALFWorld data (default $ALFWORLD_DATA)."
+        None, "--data", "--data-dir", help="ALFWorld games: an unpacked official folder, a split archive (valid_seen.tar.xz) or a folder of archives (default $ALFWORLD_DATA)."
     ),
     tp_db: str | None = typer.Option(
         None, "--db-dir", help="TravelPlanner database dir (or $MEMP_TRAVELPLANNER_DB)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -58,3 +59,19 @@ class MissingDependency(MempError, ImportError):
 
 class MissingData(MempError, FileNotFoundError):
     """Data a user must supply (ALFWorld games, TravelPlanner database...) is absent."""
+
+
+# A file path of two or more parts (not a URL's path, not an API route): clients of the
+# service never see server paths.
+_FS_PATH = re.compile(r"(?<![\w:/.~])~?/(?!v1/)(?:[\w.@+-]+/)+[\w.@+-]*")
+# Credentials in a URL (postgresql://user:secret@host/db).
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^\s/@]+@")
+
+
+def public_message(message: str, names: Iterable[object] = ()) -> str:
+    """``message`` fit for a remote client: the store's own ``names`` (its path, its URL)
+    replaced, other filesystem paths and URL credentials removed."""
+    for name in sorted((str(n) for n in names if n), key=len, reverse=True):
+        message = message.replace(name, "the memory store")
+    message = _URL_CREDENTIALS.sub(r"\1", message)
+    return _FS_PATH.sub("<path>", message)

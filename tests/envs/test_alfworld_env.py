@@ -121,11 +121,14 @@ def test_official_layout_without_manifest_is_real_data(games, tmp_path, monkeypa
 def test_missing_data_gives_a_clear_error_and_never_hangs(tmp_path, monkeypatch):
     monkeypatch.delenv("ALFWORLD_DATA", raising=False)
     monkeypatch.setenv("MEMP_CACHE_DIR", str(tmp_path / "cache"))
-    for kwargs in ({}, {"data_dir": tmp_path / "nowhere"}):
-        with pytest.raises(MissingData) as err:
-            AlfworldEnv("valid_unseen", **kwargs)
-        msg = str(err.value)
-        assert "alfworld-download" in msg and "memp alfworld generate --split valid_unseen" in msg
+    with pytest.raises(MissingData) as err:
+        AlfworldEnv("valid_unseen")
+    msg = str(err.value)
+    assert "alfworld-download" in msg and "memp alfworld generate --split valid_unseen" in msg
+    # a mistyped path is one line that says what to point it at
+    with pytest.raises(MissingData) as err:
+        AlfworldEnv("valid_unseen", data_dir=tmp_path / "nowhere")
+    assert "does not exist" in str(err.value) and "\n" not in str(err.value)
     empty = tmp_path / "empty" / "json_2.1.1" / "train"
     empty.mkdir(parents=True)
     monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path / "empty"))

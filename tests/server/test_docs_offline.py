@@ -52,3 +52,15 @@ def test_docs_pages_load_everything_from_the_same_server(tmp_path):
             assert len(httpx.get(urljoin(url, js[0])).content) > 500_000
     finally:
         svc.close()
+
+
+def test_error_messages_for_remote_clients_hide_paths_and_credentials():
+    # the one scrubber behind the HTTP API's and the MCP server's error answers
+    from memp.errors import public_message
+
+    msg = public_message(
+        "cannot open /srv/memp/data/memp.db (postgresql://bob:s3cret@db/memp): see /v1/procedures",
+        ["/srv/memp/data/memp.db"],
+    )
+    assert "/srv" not in msg and "s3cret" not in msg and "bob" not in msg
+    assert "the memory store" in msg and "/v1/procedures" in msg

@@ -99,7 +99,7 @@ _HOW_TO_GET = (
     "{split}.tar.xz, or to a folder holding the archives; on a machine with internet "
     "`alfworld-download` fetches them;\n"
     "  2. ALFWorld-like games generated locally from the layouts in the alfworld wheel: "
-    "`memp alfworld generate --split {split} --n 60` (then use the default cache, or "
+    "`memp alfworld generate --split {split} --games 60` (then use the default cache, or "
     "pass data_dir=<--out folder>)."
 )
 
@@ -225,8 +225,8 @@ def resolve_data(split: str, data_dir: str | Path | None, seed: int = 0) -> tupl
             source = "data_dir" if data_dir is not None else "ALFWORLD_DATA"
             raise MissingData(
                 f"ALFWorld data path {base} ({source}) does not exist: point it at an unpacked "
-                "official folder (holding json_2.1.1/<split>/) or a split archive such as "
-                f"{split}.tar.xz.\n" + _HOW_TO_GET.format(split=split)
+                "official folder (holding json_2.1.1/<split>/), a split archive such as "
+                f"{split}.tar.xz, or a folder holding the archives"
             )
         candidates = _candidates(base, split)
     else:
@@ -362,7 +362,7 @@ class AlfworldEnv:
             )
         if not 0 <= episode < len(self):
             hint = (
-                f"; generate more with `memp alfworld generate --split {self.split} --n {episode + 1}`"
+                f"; generate more with `memp alfworld generate --split {self.split} --games {episode + 1}`"
                 " (the games already there are kept)"
                 if self.alfworld_like
                 else ""

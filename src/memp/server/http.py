@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -38,6 +37,7 @@ from memp.errors import (
     NotFound,
     StoreError,
     UnknownOption,
+    public_message,
 )
 from memp.store.keys import KeyStore, keys_for
 from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
@@ -199,22 +199,11 @@ def _error(
     return JSONResponse(_error_payload(code, message, details), status_code=status, headers=headers)
 
 
-# A file path of two or more parts (not a URL's path, not an API route): clients never
-# see server paths.
-_FS_PATH = re.compile(r"(?<![\w:/.~])~?/(?!v1/)(?:[\w.@+-]+/)+[\w.@+-]*")
-# Credentials in a URL (postgresql://user:secret@host/db).
-_URL_CREDENTIALS = re.compile(r"(\w+://)[^\s/@]+@")
-
-
 def _public(message: str, svc: Any = None) -> str:
     """An error message fit for a client: no filesystem paths, no URL credentials."""
     store = getattr(svc, "store", None)
     names = {getattr(svc, "db", None), getattr(store, "path", None), getattr(store, "_where", None)}
-    for name in sorted((str(n) for n in names if isinstance(n, str | Path)), key=len, reverse=True):
-        if name:
-            message = message.replace(name, "the memory store")
-    message = _URL_CREDENTIALS.sub(r"\1", message)
-    return _FS_PATH.sub("<path>", message)
+    return public_message(message, [n for n in names if isinstance(n, str | Path)])
 
 
 class ApiError(Exception):

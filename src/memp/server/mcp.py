@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import memp
 from memp.build import is_failure
-from memp.errors import InvalidInput, MempError
+from memp.errors import InvalidInput, MempError, public_message
 from memp.server.http import Service
 from memp.types import Procedure, ProcedureStatus, Step, Trajectory
 
@@ -55,7 +55,7 @@ def _as_tool_error() -> Iterator[None]:
     try:
         yield
     except MempError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(public_message(str(exc))) from exc
 
 
 def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
