@@ -247,7 +247,9 @@ class ReActAgent:
     by the actions that became available with it. A step appends text and never
     rewrites what came before, so a call evaluates only its new tokens
     (``list_admissible="new"``; ``"all"`` lists every admissible action at the end
-    instead, re-evaluated each step). The worked example is the environment's own
+    instead, re-evaluated each step). A list longer than ``max_listed`` (ScienceWorld
+    admits thousands) is not written out; the choice is still constrained to it. The
+    worked example is the environment's own
     (``env.worked_example(task)``: an expert episode of the training split, in the
     game's grammar) where it has one, else the family's built-in example.
     """
@@ -262,6 +264,7 @@ class ReActAgent:
         use_choices: bool = True,
         history: int = 40,
         list_admissible: str = "new",
+        max_listed: int = 200,
         loop_repeats: int = 3,
         exclude_noops: bool = True,
         max_tokens: int | None = None,
@@ -281,6 +284,7 @@ class ReActAgent:
 
             raise UnknownOption("list_admissible", str(list_admissible), ("new", "all", "none"))
         self.list_admissible = list_admissible
+        self.max_listed = max_listed
         self.loop_repeats = loop_repeats
         self.exclude_noops = exclude_noops
         self.max_tokens = max_tokens
@@ -325,7 +329,7 @@ class ReActAgent:
         now); shown incrementally with ``list_admissible="new"``."""
         lines = [f"Task: {task}", f"Observation: {first_observation.strip()}"]
         new_mode = self.list_admissible == "new" and len(offered) == len(steps) + 1
-        if new_mode and offered[0]:
+        if new_mode and offered[0] and len(offered[0]) <= self.max_listed:
             lines.append("Available actions: " + "; ".join(offered[0]))
         start = self.history_start(len(steps)) if self.history else len(steps)
         if start:
@@ -337,9 +341,9 @@ class ReActAgent:
             if new_mode:
                 before = set(offered[i] or ())
                 fresh = [a for a in offered[i + 1] or () if a not in before]
-                if fresh:
+                if fresh and len(fresh) <= self.max_listed:
                     lines.append("New actions: " + "; ".join(fresh))
-        if self.list_admissible == "all" and admissible:
+        if self.list_admissible == "all" and admissible and len(admissible) <= self.max_listed:
             lines.append("Available actions: " + "; ".join(admissible))
         lines.append("What is your next action? Answer `Action: <action>`.")
         return "\n".join(lines)

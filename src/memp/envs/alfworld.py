@@ -39,10 +39,12 @@ _AT = re.compile(
 _SEEN = re.compile(
     r"(?:On the [^,]+, you see|In it, you see|Next to it, you see)\s+(?P<list>[^.]*)\."
 )
+# the receptacles of the starting view ("you see a cabinet 1, a countertop 2, ...")
+_ITEM_LIST = re.compile(r"\b(?:a|an)\s+([a-z][a-z ]*?\s\d+)\b")
 _ITEM = re.compile(r"\b(?:a|an|the)\s+(?P<name>[a-z][a-z ]*?\s\d+)\b")
 
 
-def _walk_to_acts(plan: list[str], semantics: AlfworldSemantics) -> list[str]:
+def _walk_to_acts(plan: list[str], semantics: AlfworldSemantics, places: set[str]) -> list[str]:
     """The plan with a ``go to Y`` before each action on a receptacle Y the agent is not at.
 
     Official walkthroughs act on receptacles that share the agent's spot (``go to
@@ -55,7 +57,7 @@ def _walk_to_acts(plan: list[str], semantics: AlfworldSemantics) -> list[str]:
         loc = semantics.location(a)
         if semantics.is_navigation(a):
             here = loc
-        elif loc and loc != here and re.search(r"\d$", loc):
+        elif loc and loc != here and loc in places:  # a place one can go to, not a box
             out.append(f"go to {loc}")
             here = loc
         out.append(a)
@@ -316,6 +318,7 @@ class AlfworldEnv:
         self._data_arg = data_dir
         self._seed = seed
         self._examples: dict[str, str | None] = {}
+        self._places: set[str] = set()
 
     # ------------------------------------------------------------------ engine
     def _engine(self) -> Any:
@@ -383,6 +386,7 @@ class AlfworldEnv:
         self._episode, self._next_episode = episode, episode + 1
         self._steps, self._done = 0, False
         text = self._state.feedback
+        self._places = set(_ITEM_LIST.findall(text.split("Your task is to:")[0].lower()))
         m = re.search(r"Your task is to: (.+?)\s*$", text, re.S)
         self._task = m.group(1).strip().rstrip(".") if m else ""
         obs = text.split("=-", 1)[-1].strip() if "-= Welcome" in text else text.strip()
@@ -426,7 +430,7 @@ class AlfworldEnv:
                 plan = plan or game.get("walkthrough")
             if not plan:
                 return None
-            self._expert_cache[i] = _walk_to_acts(list(plan), self.semantics)
+            self._expert_cache[i] = _walk_to_acts(list(plan), self.semantics, self._places)
         return list(self._expert_cache[i])
 
     def worked_example(self, task: str = "") -> str | None:
