@@ -213,6 +213,22 @@ def distill(
     return out
 
 
+def distilled(
+    trajectory: Trajectory, semantics: ActionSemantics, *, env: Env | None = None
+) -> Trajectory:
+    """The distilled version recorded when the episode was played, else :func:`distill` now.
+
+    Distilling replays the episode, which on the official ALFWorld games costs as much as
+    playing it (the engine grounds the PDDL problem on every reset): doing it where the
+    episode is played spreads it over the workers, and a build of thousands of
+    trajectories is then only compiling and embedding.
+    """
+    stored = trajectory.metadata.get("distilled")
+    if isinstance(stored, dict):
+        return Trajectory.model_validate(stored)
+    return distill(trajectory, semantics, env=env)
+
+
 def expert_trajectory(env: Env, episode: int, *, max_steps: int = 200) -> Trajectory:
     """Play the environment's expert / gold actions for ``episode`` and record them."""
     obs0, info = env.reset(episode=episode)

@@ -631,7 +631,7 @@ def build_skill_memory(
     (undistilled) trajectory in ``program["priors"]``. Only successful trajectories
     are stored; with ``env`` given, distilled ones are re-verified by replay.
     """
-    from memp.distill import distill as distill_fn
+    from memp.distill import distilled
 
     trajectories = list(trajectories)
     by_key: dict[str, list[Trajectory]] = defaultdict(list)
@@ -646,7 +646,7 @@ def build_skill_memory(
             continue
         priors = Priors()
         priors.observe(raw, semantics)
-        traj = distill_fn(raw, semantics, env=env) if distill else raw
+        traj = distilled(raw, semantics, env=env) if distill else raw
         key, _ = task_template(raw, semantics)
         same = by_key[key]
         same.insert(0, traj)

@@ -163,3 +163,34 @@ def test_source_without_wins_skips_its_conditions(tmp_path: Path) -> None:
     assert any("no successful training trajectories" in e["message"] for e in s["errors"])
     with RunDB(tmp_path / "run" / "run.db") as db:
         assert len(db.episodes(phase="collect")) == 4  # the source did play
+
+
+def test_won_training_episodes_are_distilled_where_they_are_played(tmp_path: Path) -> None:
+    """The replay that verifies a distilled trajectory runs in the collect task (spread
+    over workers); the build uses that version, the same one it would distil itself."""
+    from memp.distill import distill, distilled
+    from memp.envs import make_env
+    from memp.memory import Memory
+
+    cfg = config(conditions=[{"name": "trajectory", "memory": "trajectory", "k": 2}])
+    out = tmp_path / "run"
+    run_experiment(cfg, out, executor="inline", progress=False)
+    env = make_env("twx", split="train", game="twc", n=12)
+    with RunDB(out / "run.db") as db:
+        raws = db.trajectories(phase="collect", env="twx", arm="expert")
+        path = db.memories()[0]["path"]
+    assert len(raws) == 4
+    # Replayed there (True: a shortening won; False: none did, the original is kept).
+    assert [r.metadata["distilled"]["metadata"]["verified"] for r in raws].count(True) >= 3
+    for raw in raws:
+        stored = raw.metadata["distilled"]
+        again = distill(raw.model_copy(update={"metadata": {
+            k: v for k, v in raw.metadata.items() if k != "distilled"}}), env.semantics, env=env)
+        assert distilled(raw, env.semantics).actions == again.actions == [
+            s["action"] for s in stored["steps"]]
+    mem = Memory(path)
+    try:
+        kept = sorted(tuple(p.trajectory.actions) for p in mem.list(limit=100))
+    finally:
+        mem.close()
+    assert kept == sorted(tuple(distilled(r, env.semantics).actions) for r in raws)

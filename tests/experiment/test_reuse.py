@@ -87,6 +87,31 @@ def test_identity_ignores_labels_not_settings() -> None:
     assert differ(config(seed=1)) == (True, True, True)
     assert differ(config(env={**ENV, "max_steps": 12})) == (True, True, True)
     assert differ(config(env={**ENV, "options": {"game": "twc", "n": 13}})) == (True, True, True)
+    # The block's label is a name: the episodes (and their seeds) are the same.
+    assert differ(config(env={**ENV, "label": "renamed"})) == (False, False, False)
+
+
+def test_blocks_of_one_run_share_their_common_episodes(tmp_path: Path) -> None:
+    """Memory from 2 and from 3 training games of one split: games 0-1 and the no-memory
+    episodes are played once and recorded under both blocks."""
+    small = {**ENV, "label": "from 2", "train_episodes": 2}
+    large = {**ENV, "label": "from 3"}
+    out = tmp_path / "blocks"
+    run(config(env=[small, large]), out)
+    col, ev = {}, {}
+    with RunDB(out / "run.db") as db:
+        for r in db.episodes(phase="collect"):
+            col[(r.env, r.episode)] = (r.wall_s, db.trajectory(r.id).actions, r.seed)
+        for r in db.episodes(phase="eval"):
+            ev[(r.env, r.arm, r.episode)] = (r.wall_s, db.trajectory(r.id).actions, r.seed)
+    assert len(col) == 5 and len(ev) == 12
+    # A shared episode carries the one play's wall time; a separate play never matches it.
+    for e in (0, 1):
+        assert col[("from 2", e)] == col[("from 3", e)]
+    for e in range(3):
+        assert ev[("from 2", "no-memory", e)] == ev[("from 3", "no-memory", e)]
+        # Memory arms read their own block's memory: played in each block.
+        assert ev[("from 2", "trajectory", e)][0] != ev[("from 3", "trajectory", e)][0]
 
 
 def test_reuses_identical_units_and_plays_the_rest(run_a: Path, tmp_path: Path) -> None:

@@ -68,6 +68,17 @@ class EnvConfig(_Config):
     def eval_indices(self) -> list[int]:
         return _indices(self.eval_episodes)
 
+    def episode_seed(self, base: int, role: Literal["train", "eval"], episode: int) -> int:
+        """The seed an episode is played with, recorded with it.
+
+        Derived from what the episode is (environment, split, index), never from the
+        block's label: two blocks that differ only in label or training size play the
+        same episodes, so they can share them (and other runs can reuse them).
+        """
+        split = self.train_split if role == "train" else self.eval_split
+        blob = "|".join(map(str, (base, self.name, split, episode))).encode()
+        return int(hashlib.sha256(blob).hexdigest()[:8], 16)
+
 
 def _indices(spec: int | list[int]) -> list[int]:
     if isinstance(spec, int):

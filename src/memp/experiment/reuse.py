@@ -25,7 +25,6 @@ from pydantic import ValidationError
 from memp.errors import InvalidInput, MempError
 from memp.experiment.config import Arm, EnvConfig, ExperimentConfig
 from memp.experiment.rundb import RunDB
-from memp.experiment.worker import episode_seed
 from memp.types import Trajectory
 
 # Part of every digest: a change to what an identity covers must not match old digests.
@@ -66,7 +65,7 @@ def collect_identity(cfg: ExperimentConfig, env: EnvConfig, source: str, episode
         **_train_side(env),
         "source": source,
         "agent": _agent(cfg, env),
-        "seed": episode_seed(cfg.seed, env.key, "train", episode),
+        "seed": env.episode_seed(cfg.seed, "train", episode),
         "episode": episode,
     })
 
@@ -115,7 +114,7 @@ def eval_identity(
         "condition": _condition(arm),
         "model": arm.model,
         "agent": _agent(cfg, env),
-        "seed": episode_seed(cfg.seed, env.key, "eval", episode),
+        "seed": env.episode_seed(cfg.seed, "eval", episode),
         "episode": episode,
     }
     if c.uses_memory:

@@ -54,7 +54,7 @@ from memp.experiment.reuse import (
     memory_identity,
     reusable_eval,
 )
-from memp.experiment.rundb import RunDB
+from memp.experiment.rundb import EpisodeRow, RunDB
 from memp.experiment.worker import (
     BuildTask,
     CollectTask,
@@ -62,7 +62,6 @@ from memp.experiment.worker import (
     Task,
     TaskResult,
     UpdateTask,
-    episode_seed,
 )
 from memp.types import Trajectory
 
@@ -266,14 +265,24 @@ class Runner:
         return need
 
     def _collect(self, db: RunDB, prog: Progress) -> None:
+        cfg = self.config
         done = db.done_keys("collect")
+        # Blocks that share training games (memory from 200 and from 1,000 games of one
+        # split) share those episodes: each is played once and recorded under every block.
+        finished = self._finished_by_identity(db, "collect")
+        twins: dict[str, list[tuple[EnvConfig, str, int]]] = {}  # task key -> blocks
+        by_identity: dict[str, str] = {}  # identity -> key of the task that plays it
         tasks: list[Task] = []
         bars: dict[str, TaskID] = {}
-        for env in self.config.env:
+        for env in cfg.env:
             for source in sorted(self._sources().get(env.key, ())):
                 eps = env.train_indices()
                 todo = [e for e in eps if (env.key, source, env.train_split, e) not in done]
-                todo = [e for e in todo if not self._reuse_collect(db, env, source, e)]
+                todo = [
+                    e for e in todo
+                    if not self._copy_collect(db, env, source, e, finished)
+                    and not self._reuse_collect(db, env, source, e)
+                ]
                 bar = prog.add_task(
                     f"collect {env.key} [{source}]",
                     total=len(eps),
@@ -282,42 +291,36 @@ class Runner:
                 )
                 bars[f"collect/{env.key}/{source}"] = bar
                 for e in todo:
-                    tasks.append(
-                        CollectTask(
-                            env=env,
-                            source=source,
-                            episode=e,
-                            seed=episode_seed(self.config.seed, env.key, "train", e),
-                            agent=env.agent_config(self.config.agent),
-                            embedder=self.config.embedder,
-                        )
+                    ident = collect_identity(cfg, env, source, e)
+                    if ident in by_identity:
+                        twins[by_identity[ident]].append((env, source, e))
+                        continue
+                    task = CollectTask(
+                        env=env,
+                        source=source,
+                        episode=e,
+                        seed=env.episode_seed(cfg.seed, "train", e),
+                        agent=env.agent_config(cfg.agent),
+                        embedder=cfg.embedder,
+                        distill=cfg.distill,
                     )
+                    by_identity[ident] = task.key
+                    twins[task.key] = [(env, source, e)]
+                    tasks.append(task)
 
         def ok(res: TaskResult) -> str:
-            t: CollectTask = res.task  # type: ignore[assignment]
             traj = Trajectory.model_validate_json(res.value)
-            db.add_episode(
-                phase="collect",
-                env=t.env.key,
-                arm=t.source,
-                model=None if t.source == "expert" else t.source,
-                split=t.env.train_split,
-                episode=t.episode,
-                group=0,
-                seed=t.seed,
-                trajectory=traj,
-                wall_s=res.wall_s,
-            )
+            for i, (env, source, e) in enumerate(twins[res.key]):
+                self._add_collect(db, env, source, e, traj, res.wall_s)
+                if i:  # the first block's bar is advanced by _drain
+                    prog.update(bars[f"collect/{env.key}/{source}"], advance=1)
             return "won" if traj.success else "lost"
 
         self._drain(db, tasks, ok, prog, bars)
 
-    def _reuse_collect(self, db: RunDB, env: EnvConfig, source: str, e: int) -> bool:
-        if self._index is None:
-            return False
-        found = self._index.collect(collect_identity(self.config, env, source, e))
-        if found is None:
-            return False
+    def _add_collect(
+        self, db: RunDB, env: EnvConfig, source: str, e: int, traj: Trajectory, wall_s: float
+    ) -> None:
         db.add_episode(
             phase="collect",
             env=env.key,
@@ -326,11 +329,50 @@ class Runner:
             split=env.train_split,
             episode=e,
             group=0,
-            seed=episode_seed(self.config.seed, env.key, "train", e),
-            trajectory=found.trajectory,
-            wall_s=found.wall_s,
+            seed=env.episode_seed(self.config.seed, "train", e),
+            trajectory=traj,
+            wall_s=wall_s,
         )
         db.clear_error(f"collect/{env.key}/{source}/{e}")
+
+    def _identity(self, env: EnvConfig, phase: str, who: str, e: int, g: int = 0) -> str | None:
+        """A unit's identity, or None for one that must be played (updated memory)."""
+        if phase == "collect":
+            return collect_identity(self.config, env, who, e)
+        # Only episodes without memory are shared between blocks: a memory arm reads its
+        # own block's memory file.
+        arm = next((a for a in self.arms if a.label == who), None)
+        if arm is None or arm_memory_identity(self.config, env, arm) is not None:
+            return None
+        return eval_identity(self.config, env, arm, e, g) if reusable_eval(arm, g) else None
+
+    def _finished_by_identity(self, db: RunDB, phase: str) -> dict[str, EpisodeRow]:
+        """This run's finished episodes by identity (what another block can share)."""
+        envs = {env.key: env for env in self.config.env}
+        out: dict[str, EpisodeRow] = {}
+        for r in db.episodes(phase=phase):
+            env = envs.get(r.env)
+            ident = None if env is None else self._identity(env, phase, r.arm, r.episode, r.group)
+            if ident is not None:
+                out.setdefault(ident, r)
+        return out
+
+    def _copy_collect(
+        self, db: RunDB, env: EnvConfig, source: str, e: int, finished: dict[str, EpisodeRow]
+    ) -> bool:
+        row = finished.get(collect_identity(self.config, env, source, e))
+        if row is None:
+            return False
+        self._add_collect(db, env, source, e, db.trajectory(row.id), row.wall_s)
+        return True
+
+    def _reuse_collect(self, db: RunDB, env: EnvConfig, source: str, e: int) -> bool:
+        if self._index is None:
+            return False
+        found = self._index.collect(collect_identity(self.config, env, source, e))
+        if found is None:
+            return False
+        self._add_collect(db, env, source, e, found.trajectory, found.wall_s)
         self._count_reused(db, found.run, "collect")
         return True
 
@@ -472,8 +514,11 @@ class Runner:
             and self.memory_path(env, arm) in self._no_memory
         }
 
+        finished = self._finished_by_identity(db, "eval")
         for g in range(cfg.groups):
             tasks: list[Task] = []
+            twins: dict[str, list[tuple[EnvConfig, Arm, int]]] = {}  # task key -> blocks
+            by_identity: dict[str, str] = {}
             for env in cfg.env:
                 arms = [a for a in self.arms if (env.key, a.label) not in blocked]
                 mems = {a.label: self._episode_memory(env, a, g) for a in arms}
@@ -484,32 +529,43 @@ class Runner:
                         mem = mems[arm.label]
                         if (env.key, arm.label, env.eval_split, e) in done:
                             continue
-                        copied = self._reuse_episode(db, env, arm, e, g)
+                        ident = self._identity(env, "eval", arm.label, e, g)
+                        copied = self._copy_eval(db, env, arm, e, g, finished.get(ident or ""))
+                        if copied is None:
+                            copied = self._reuse_episode(db, env, arm, e, g)
                         if copied is not None:
                             wins_by_arm[arm.label] += int(bool(copied.success))
                             note = f"won {wins_by_arm[arm.label]}"
                             prog.update(bars[f"eval/{arm.label}"], advance=1, note=note)
                             continue
-                        tasks.append(
-                            EpisodeTask(
-                                env=env,
-                                arm=arm.label,
-                                condition=arm.condition,
-                                model=arm.model,
-                                episode=e,
-                                group=g,
-                                seed=episode_seed(cfg.seed, env.key, "eval", e),
-                                memory_path=mem,
-                                agent=env.agent_config(cfg.agent),
-                                embedder=cfg.embedder,
-                            )
+                        if ident is not None and ident in by_identity:
+                            twins[by_identity[ident]].append((env, arm, e))
+                            continue
+                        task = EpisodeTask(
+                            env=env,
+                            arm=arm.label,
+                            condition=arm.condition,
+                            model=arm.model,
+                            episode=e,
+                            group=g,
+                            seed=env.episode_seed(cfg.seed, "eval", e),
+                            memory_path=mem,
+                            agent=env.agent_config(cfg.agent),
+                            embedder=cfg.embedder,
                         )
+                        if ident is not None:
+                            by_identity[ident] = task.key
+                        twins[task.key] = [(env, arm, e)]
+                        tasks.append(task)
 
-            def ok(res: TaskResult) -> str:
+            def ok(res: TaskResult, twins: dict[str, list[Any]] = twins) -> str:
                 t: EpisodeTask = res.task  # type: ignore[assignment]
                 traj = Trajectory.model_validate_json(res.value)
-                self._add_eval(db, t.env, t.arm, t.model, t.episode, t.group, traj, res.wall_s)
-                wins_by_arm[t.arm] += int(bool(traj.success))
+                for i, (env, arm, e) in enumerate(twins[res.key]):
+                    self._add_eval(db, env, arm.label, arm.model, e, t.group, traj, res.wall_s)
+                    if i:  # the first block's bar is advanced by _drain
+                        prog.update(bars[f"eval/{arm.label}"], advance=1)
+                wins_by_arm[t.arm] += int(bool(traj.success)) * len(twins[res.key])
                 return f"won {wins_by_arm[t.arm]}"
 
             self._drain(db, tasks, ok, prog, bars)
@@ -528,10 +584,21 @@ class Runner:
             split=env.eval_split,
             episode=episode,
             group=group,
-            seed=episode_seed(self.config.seed, env.key, "eval", episode),
+            seed=env.episode_seed(self.config.seed, "eval", episode),
             trajectory=traj,
             wall_s=wall_s,
         )
+
+    def _copy_eval(
+        self, db: RunDB, env: EnvConfig, arm: Arm, e: int, g: int, row: EpisodeRow | None
+    ) -> Trajectory | None:
+        """Record another block's finished twin of this episode under this block too."""
+        if row is None:
+            return None
+        traj = db.trajectory(row.id)
+        self._add_eval(db, env, arm.label, arm.model, e, g, traj, row.wall_s)
+        db.clear_error(f"eval/{env.key}/{arm.label}/{e}")
+        return traj
 
     def _reuse_episode(
         self, db: RunDB, env: EnvConfig, arm: Arm, e: int, g: int

@@ -8,7 +8,6 @@ environments and memories from the specs inside them and keeps them for the next
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
 import time
@@ -24,12 +23,6 @@ from memp.llm.base import LLM, Completion, Message
 from memp.types import Outcome, Trajectory
 
 
-def episode_seed(base: int, *parts: object) -> int:
-    """A stable per-episode seed derived from the experiment seed (recorded with the episode)."""
-    blob = "|".join([str(base), *map(str, parts)]).encode()
-    return int(hashlib.sha256(blob).hexdigest()[:8], 16)
-
-
 @dataclass(frozen=True)
 class CollectTask:
     """Play one training episode with the memory source (expert or an LLM without memory)."""
@@ -40,6 +33,7 @@ class CollectTask:
     seed: int
     agent: AgentConfig
     embedder: str
+    distill: bool = False  # also distill a won episode (by replay) for the build
 
     @property
     def key(self) -> str:
@@ -267,6 +261,13 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj = policy.run(env, task.episode)
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
+        if task.distill and traj.success:
+            # Here rather than at build time: the replay is spread over the workers.
+            from memp.distill import distill
+
+            traj.metadata["distilled"] = distill(traj, env.semantics, env=env).model_dump(
+                mode="json"
+            )
         return traj.model_dump_json(), {}
     if isinstance(task, BuildTask):
         needs_llm = task.build not in ("trajectory", "skills")
@@ -283,9 +284,9 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                 n = len(build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill))
             else:
                 if task.distill:
-                    from memp.distill import distill
+                    from memp.distill import distilled
 
-                    trajs = [distill(t, env.semantics, env=env) for t in trajs]
+                    trajs = [distilled(t, env.semantics, env=env) for t in trajs]
                 n = 0
                 for traj in trajs:
                     mem.add(traj, strategy=task.build)
