@@ -214,6 +214,13 @@ class WorkerContext:
         self._envs.clear()
 
 
+def _record_task_type(traj: Trajectory, env: Any, episode: int) -> None:
+    """The benchmark's task type, where the adapter knows it (reports break results down by it)."""
+    kind = getattr(env, "task_type", None)
+    if callable(kind):
+        traj.metadata.setdefault("task_type", kind(episode))
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     try:
@@ -261,6 +268,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj = policy.run(env, task.episode)
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
+        _record_task_type(traj, env, task.episode)
         if task.distill and traj.success:
             # Here rather than at build time: the replay is spread over the workers.
             from memp.distill import distill
@@ -326,6 +334,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
         traj.metadata["condition"] = task.arm
+        _record_task_type(traj, env, task.episode)
         if traj.model is None and llm is not None:
             traj.model = llm.name
         return traj.model_dump_json(), {}
