@@ -194,3 +194,58 @@ def test_failures_count_at_the_budget_in_every_number(
     assert " 8.8 " not in md and "| 8.8 |" not in md  # the as-played mean is in no table
     page = render_html(s, figures=[])
     assert "<td class='nowrap'>1/4 (25%, CI 5-70)</td><td>27.5</td>" in page
+
+
+def _written(tmp_path: Path, cfg: Any, played: dict[str, list[tuple[bool, int, str]]]):
+    with RunDB(tmp_path / "run.db") as db:
+        for arm, eps in played.items():
+            for i, (ok, n, kind) in enumerate(eps):
+                traj = _traj(ok, n)
+                traj.metadata["task_type"] = kind
+                db.add_episode(phase="eval", env="twx", arm=arm, model="scripted", split="test",
+                               episode=i, group=0, seed=i, trajectory=traj, wall_s=1.0)  # fmt: skip
+        return write_report(db, tmp_path, config=cfg)
+
+
+def test_absolute_target_by_task_type_and_published_numbers(tmp_path: Path) -> None:
+    published = [
+        {"source": "Memp (arXiv 2508.06433), Table 1", "model": "GPT-4o",
+         "condition": "no memory", "split": "test", "metrics": {"success": 42.14, "steps": 23.76}},
+        {"source": "Memp (arXiv 2508.06433), Table 1", "model": "GPT-4o",
+         "condition": "proceduralization", "split": "dev", "metrics": {"success": 87.14}},
+    ]  # fmt: skip
+    cfg = config(
+        groups=1,
+        conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}],
+        target={"success": 75, "mean_steps": 12, "conditions": ["skills"]},
+        published=published,
+    )
+    # skills: 3/4 at 10 steps and one failure (30): 75% in 15 steps -> the steps goal is missed.
+    played = {
+        "no-memory": [(False, 5, "heat")] * 2 + [(True, 20, "cool")] + [(False, 30, "cool")],
+        "skills": [(True, 10, "heat")] * 2 + [(True, 10, "cool")] + [(False, 30, "cool")],
+    }
+    s = _written(tmp_path / "a", cfg, played)
+    t = s["target"]["twx"]
+    assert (t["met"], t["judged"]) == (False, ["skills"])
+    md = render_markdown(s)
+    assert ("- **twx: target success >= 75% and <= 12 steps (fail=budget) for 'skills' MISSED; "
+            "the best, 'skills', reaches 75.0% in 15.0 steps.**") in md  # fmt: skip
+    # Per task type: wins/n and steps (fail=budget) for each arm.
+    assert s["by_type"]["twx"]["cool"]["skills"] == {"n": 2, "successes": 1, "mean_steps": 20.0}
+    assert "| cool | 1/2 · 25.0 | 1/2 · 20.0 |" in md and "| heat | 0/2 · 30.0 | 2/2 · 10.0 |" in md
+    # Published numbers: labelled, in their own table, never in a verdict.
+    assert "## published results (other systems and models, not run here)" in md
+    assert ("| Memp (arXiv 2508.06433), Table 1 | GPT-4o | no memory | test | 42.14 | 23.76 |"
+            in md)  # fmt: skip
+    assert "| proceduralization | dev | 87.14 | - |" in md
+    assert "<td>GPT-4o</td>" in render_html(s, figures=[])
+    # Published numbers and targets are not what is measured: the fingerprint ignores them.
+    assert cfg.fingerprint() == config(
+        groups=1, conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}]
+    ).fingerprint()
+
+    loose = cfg.model_copy(update={"target": cfg.target.model_copy(update={"mean_steps": 15})})
+    s = _written(tmp_path / "b", loose, played)
+    assert s["target"]["twx"]["met_by"] == ["skills"]
+    assert "<= 15 steps (fail=budget) for 'skills' MET by 'skills'" in render_markdown(s)

@@ -182,6 +182,28 @@ class TargetConfig(_Config):
 
     success_points: float = Field(0.0, ge=-100, le=100)  # points of success rate over no memory
     steps_cut: float = Field(0.0, ge=-100, le=100)  # percent fewer steps (fail = budget)
+    # Absolute goals, judged on the condition's own numbers (no baseline needed).
+    success: float | None = Field(None, ge=0, le=100)  # at least this success rate (percent)
+    mean_steps: float | None = Field(None, gt=0)  # at most this many steps (fail = budget)
+    # Which conditions are judged (default: every condition with memory).
+    conditions: list[str] = Field(default_factory=list)
+
+    @property
+    def relative(self) -> bool:
+        return bool(self.success_points or self.steps_cut)
+
+
+class PublishedResult(_Config):
+    """A published number shown beside the run's own, labelled with its source and model.
+
+    Reference only: never measured here and never part of a verdict.
+    """
+
+    source: str  # e.g. "Memp (arXiv 2508.06433), Table 1"
+    model: str
+    condition: str
+    split: str = ""
+    metrics: dict[str, float]  # e.g. { success = 39.28, steps = 23.76 }
 
 
 class ExperimentConfig(_Config):
@@ -201,6 +223,7 @@ class ExperimentConfig(_Config):
     condition_defaults: dict[str, Any] = Field(default_factory=dict)
     conditions: list[ConditionConfig]
     target: TargetConfig | None = None
+    published: list[PublishedResult] = Field(default_factory=list)
     # Execution settings: not part of what is measured (excluded from the fingerprint).
     executor: Literal["local", "ray", "inline"] = "local"
     workers: int | None = None
@@ -243,7 +266,7 @@ class ExperimentConfig(_Config):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what is measured (not how it is executed)."""
-        data = self.model_dump(mode="json", exclude={"executor", "workers", "address", "target"})
+        data = self.model_dump(mode="json", exclude={"executor", "workers", "address", "target", "published"})
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from memp.experiment import plots
 from memp.experiment.config import ExperimentConfig
-from memp.experiment.metrics import compare, condition_metrics, group_curve
+from memp.experiment.metrics import compare, condition_metrics, group_curve, mean_steps
 from memp.experiment.reuse import describe_reused
 from memp.experiment.rundb import RunDB
 
@@ -42,6 +42,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
     comparisons: list[dict[str, Any]] = []
     curves: dict[str, dict[str, Any]] = {}
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    by_type: dict[str, dict[str, dict[str, Any]]] = {}
     budgets = {e.key: e.agent_config(config.agent).max_steps for e in config.env} if config else {}
     for env in envs:
         env_rows = [r for r in rows if r.env == env]
@@ -64,6 +65,8 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 b = condition_metrics(env, base, by_arm[base], budgets.get(env))
                 o = condition_metrics(env, a, by_arm[a], budgets.get(env))
                 comparisons.append({"env": env, **compare(b, o)})
+        if types := _by_type(db, by_arm, budgets.get(env)):
+            by_type[env] = types
         if config and config.groups > 1:
             curves[env] = {a: group_curve(rs, budgets.get(env)) for a, rs in by_arm.items() if rs}
         fams: dict[str, list[dict[str, Any]]] = {}
@@ -99,7 +102,9 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "conditions": conditions,
         "comparisons": comparisons,
         "best": _best(comparisons),
-        "target": _target(comparisons, config, envs),
+        "target": _target(conditions, comparisons, config, envs),
+        "by_type": by_type,
+        "published": [p.model_dump(mode="json") for p in config.published] if config else [],
         "curves": curves,
         "topk": topk,
         "memories": db.memories(),
@@ -116,6 +121,26 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         },
         # Units copied from other runs (memp run --reuse): run -> kind -> count.
         "reused": db.get_meta("reused") or {},
+    }
+
+
+def _by_type(
+    db: RunDB, by_arm: dict[str, list[Any]], budget: int | None
+) -> dict[str, dict[str, Any]]:
+    """Task type -> arm -> wins, n and steps (fail=budget), where episodes record a type."""
+    rows: dict[str, dict[str, list[Any]]] = {}
+    for arm, rs in by_arm.items():
+        for r in rs:
+            kind = db.trajectory(r.id).metadata.get("task_type")
+            if kind:
+                rows.setdefault(str(kind), {}).setdefault(arm, []).append(r)
+    return {
+        kind: {
+            arm: {"n": len(rs), "successes": sum(r.success for r in rs),
+                  "mean_steps": mean_steps(rs, budget)}
+            for arm, rs in arms.items()
+        }
+        for kind, arms in sorted(rows.items())
     }
 
 
@@ -235,6 +260,22 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                     ],
                 )
             )
+        if types := (s.get("by_type") or {}).get(env):
+            arms = [a for a in dict.fromkeys(a for cell in types.values() for a in cell)]
+            out.append(
+                (
+                    f"{env}: by task type (wins/n, steps fail=budget)",
+                    ["task type", *arms],
+                    [
+                        [kind] + [
+                            f"{c['successes']}/{c['n']} · {c['mean_steps']:.1f}"
+                            if (c := cells.get(a)) else "-"
+                            for a in arms
+                        ]
+                        for kind, cells in types.items()
+                    ],
+                )
+            )
         for arm, pts in (s["curves"].get(env) or {}).items():
             out.append(
                 (
@@ -269,6 +310,19 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                     ],
                 )
             )
+    if pub := s.get("published"):
+        keys = list(dict.fromkeys(k for p in pub for k in p["metrics"]))
+        out.append(
+            (
+                "published results (other systems and models, not run here)",
+                ["source", "model", "condition", "split", *keys],
+                [
+                    [p["source"], p["model"], p["condition"], p["split"] or "-"]
+                    + [f"{p['metrics'][k]:g}" if k in p["metrics"] else "-" for k in keys]
+                    for p in pub
+                ],
+            )
+        )
     if s["memories"]:
         out.append(
             (
@@ -316,52 +370,96 @@ def _best(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _target(
-    comparisons: list[dict[str, Any]], config: ExperimentConfig | None, envs: list[str]
+    conditions: list[dict[str, Any]],
+    comparisons: list[dict[str, Any]],
+    config: ExperimentConfig | None,
+    envs: list[str],
 ) -> dict[str, dict[str, Any]]:
-    """Per environment, whether some condition reaches the experiment's [target]."""
+    """Per environment, whether some judged condition reaches the experiment's [target]."""
     if config is None or config.target is None:
         return {}
     t = config.target
     out: dict[str, dict[str, Any]] = {}
     for env in envs:
-        rows = [c for c in comparisons if c["env"] == env]
-        met = [
-            c["condition"]
-            for c in rows
-            if c["success_points"] >= t.success_points
-            and 100 * (c["steps_reduction"] or 0.0) >= t.steps_cut
+        comp = {c["condition"]: c for c in comparisons if c["env"] == env}
+        judged = [
+            m for m in conditions
+            if m["env"] == env
+            and (m.get("condition") or {}).get("memory", "none") != "none"
+            and (not t.conditions or m["arm"] in t.conditions)
         ]
+        met = [m["arm"] for m in judged if _meets(t, m, comp.get(m["arm"]))]
         out[env] = {
-            "success_points": t.success_points,
-            "steps_cut": t.steps_cut,
-            "compared": bool(rows),  # False: no memory-free baseline to judge against
+            **t.model_dump(mode="json"),
+            # False: a relative goal and no memory-free baseline to judge against.
+            "compared": bool(judged) and (bool(comp) or not t.relative),
             "met": bool(met),
             "met_by": met,
+            "judged": [m["arm"] for m in judged],
         }
     return out
 
 
-def _target_note(env: str, t: dict[str, Any], best: dict[str, Any] | None) -> str:
-    goal = (
-        f"target {t['success_points']:+g} points of success and {t['steps_cut']:g}% fewer "
-        "steps against no memory"
-    )
+def _meets(t: Any, m: dict[str, Any], comp: dict[str, Any] | None) -> bool:
+    if t.relative and (
+        comp is None
+        or comp["success_points"] < t.success_points
+        or 100 * (comp["steps_reduction"] or 0.0) < t.steps_cut
+    ):
+        return False
+    if t.success is not None and 100 * m["success_rate"] < t.success:
+        return False
+    return t.mean_steps is None or m["mean_steps"] <= t.mean_steps
+
+
+def _goal(t: dict[str, Any]) -> str:
+    parts = []
+    if t["success_points"] or t["steps_cut"]:
+        parts.append(
+            f"{t['success_points']:+g} points of success and {t['steps_cut']:g}% fewer steps "
+            "against no memory"
+        )
+    if t.get("success") is not None:
+        parts.append(f"success >= {t['success']:g}%")
+    if t.get("mean_steps") is not None:
+        parts.append(f"<= {t['mean_steps']:g} steps (fail=budget)")
+    who = f" for {', '.join(repr(c) for c in t['conditions'])}" if t.get("conditions") else ""
+    return "target " + (" and ".join(parts) or "none") + who
+
+
+def _target_note(
+    env: str, t: dict[str, Any], best: dict[str, Any] | None, mets: dict[str, dict[str, Any]]
+) -> str:
+    goal = _goal(t)
     if not t["compared"]:
         return f"{env}: {goal} not judged: no condition without memory to compare with."
     if t["met"]:
         return f"{env}: {goal} MET by {', '.join(repr(c) for c in t['met_by'])}."
     got = ""
-    if best is not None:
-        cut = best["steps_reduction"]
-        got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (
-            f" and {100 * cut:.1f}% fewer steps (fail=budget)" if cut is not None else ""
-        )
+    if t["success_points"] or t["steps_cut"]:
+        if best is not None:
+            cut = best["steps_reduction"]
+            got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (
+                f" and {100 * cut:.1f}% fewer steps (fail=budget)" if cut is not None else ""
+            )
+    else:
+        top = max((mets[a] for a in t["judged"] if a in mets), default=None,
+                  key=lambda m: (m["success_rate"], -m["mean_steps"]))
+        if top is not None:
+            got = (
+                f"; the best, {top['arm']!r}, reaches {100 * top['success_rate']:.1f}% in "
+                f"{top['mean_steps']:.1f} steps"
+            )
     return f"{env}: {goal} MISSED{got}."
 
 
 def _target_notes(s: dict[str, Any]) -> list[str]:
     best = s.get("best", {})
-    return [_target_note(env, t, best.get(env)) for env, t in (s.get("target") or {}).items()]
+    out = []
+    for env, t in (s.get("target") or {}).items():
+        mets = {m["arm"]: m for m in s["conditions"] if m["env"] == env}
+        out.append(_target_note(env, t, best.get(env), mets))
+    return out
 
 
 def _incomplete(s: dict[str, Any]) -> str | None:
