@@ -4,21 +4,21 @@ Tools: ``retrieve_procedures`` (guidelines for a task), ``record_trajectory`` (a
 episode and its outcome; it becomes a procedure under the one build rule,
 :func:`memp.build.builds`: not when it failed), ``report_outcome`` (did the retrieved
 procedures work), and ``list_procedures`` / ``get_procedure`` / ``retire_procedure``
-to inspect and prune the memory. The server reports memp's version in its server
-info. Over stdio the namespace is fixed at start; over streamable HTTP every request
-needs ``Authorization: Bearer <key>`` and the key picks the namespace, exactly as in
-the HTTP API.
+to inspect and prune the memory. Each tool is one call of
+:class:`memp.server.service.Service`, as each HTTP route is. The server reports memp's
+version in its server info. Over stdio the namespace is fixed at start; over streamable
+HTTP every request needs ``Authorization: Bearer <key>`` and the key picks the
+namespace, exactly as in the HTTP API.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 try:
     from mcp.server.mcpserver import Context, MCPServer
@@ -31,8 +31,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import memp
 from memp.build import is_failure
-from memp.errors import InvalidInput, MempError, public_message
-from memp.server.http import Service
+from memp.errors import InvalidInput, MempError
+from memp.server.schemas import StepIn, dump_procedure
+from memp.server.service import (
+    DEFAULT_MAX_BODY,
+    Failure,
+    Service,
+    Unauthorized,
+    send_failure,
+)
 from memp.types import Procedure, ProcedureStatus, Step, Trajectory
 
 INSTRUCTIONS = (
@@ -43,21 +50,6 @@ INSTRUCTIONS = (
 )
 
 
-class StepIn(BaseModel):
-    action: str = Field(description="What the agent did.")
-    observation: str = Field("", description="What the environment answered.")
-    thought: str | None = Field(None, description="The agent's reasoning before acting.")
-
-
-@contextmanager
-def _as_tool_error() -> Iterator[None]:
-    # A memp error is an answer the agent can act on, not a crash: pass its message on.
-    try:
-        yield
-    except MempError as exc:
-        raise ToolError(public_message(str(exc))) from exc
-
-
 def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
     """The MCP server over ``service``. ``namespace``: used when the transport carries
     no API key (stdio); ``None`` makes a key mandatory."""
@@ -65,19 +57,27 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
         "memp", version=memp.__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
 
+    @contextmanager
+    def answer() -> Iterator[None]:
+        # A memp error is an answer the agent can act on, not a crash: pass its message on.
+        try:
+            yield
+        except MempError as exc:
+            raise ToolError(service.failure(exc).message) from exc
+
     def tenant(ctx: Context) -> str:
-        headers = None
         try:
             headers = ctx.headers
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError):  # stdio: no request, no headers
             headers = None
         if headers is not None:
-            scheme, _, token = (headers.get("authorization") or "").partition(" ")
-            key = service.keys.verify(token) if scheme.lower() == "bearer" and token else None
-            if key is not None:
-                return key.namespace
-            if namespace is None:
-                raise InvalidInput("missing or invalid API key: send Authorization: Bearer <key>")
+            try:
+                return service.authenticate(headers.get("authorization"))
+            except Unauthorized:
+                if namespace is None:
+                    raise InvalidInput(
+                        "missing or invalid API key: send Authorization: Bearer <key>"
+                    ) from None
         if namespace is None:
             raise InvalidInput("this server needs an API key")
         return namespace
@@ -93,13 +93,17 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
     ) -> dict[str, Any]:
         """Procedures that worked on similar past tasks: a guidelines block to put in
         your prompt, and each procedure's id, task, score and text."""
-        with _as_tool_error():
-            mem = service.memory(tenant(ctx))
-            hits = mem.retrieve(
-                task, strategy=strategy, k=k, budget_tokens=budget_tokens, environment=environment
+        with answer():
+            hits, rendered = service.retrieve(
+                tenant(ctx),
+                task,
+                strategy=strategy,
+                k=k,
+                budget_tokens=budget_tokens,
+                environment=environment,
             )
             return {
-                "guidelines": mem.render(hits),
+                "guidelines": rendered,
                 "procedures": [
                     {
                         "id": h.procedure.id,
@@ -125,43 +129,33 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
         """Store an episode and its outcome. One that did not fail is built into a
         procedure (``build``); a failed one only with ``keep_failed``, and then it is shown
         as a failed attempt to avoid. The procedures it used get their outcome counted."""
-        with _as_tool_error():
+        with answer():
             ns = tenant(ctx)
-            mem = service.memory(ns)
             used = list(dict.fromkeys(used_procedure_ids or []))
-            for pid in used:
-                service.store.get(pid, namespace=ns)  # all ids checked before any write
+            service.own(ns, used)  # all ids checked before the episode is written
             trajectory = Trajectory(
                 task=task,
                 environment=environment,
-                steps=[
-                    Step(action=s.action, observation=s.observation, thought=s.thought)
-                    for s in steps
-                ],
+                steps=[Step(**s.model_dump()) for s in steps],
                 success=success,
                 metadata={"source": "mcp", "retrieved": used},
             )
             strategy = build if build != "none" and steps else None
             proc, skipped = service.record(ns, trajectory, strategy, keep_failed=keep_failed)
-            if used:
-                mem.report(used, success=success)
+            reported = service.report(ns, used, success=success) if used else 0
             return {
                 "trajectory_id": trajectory.id,
                 "procedure_id": None if proc is None else proc.id,
                 "skipped": skipped,
-                "reported": len(used),
+                "reported": reported,
             }
 
     @server.tool()
     def report_outcome(procedure_ids: list[str], success: bool, ctx: Context) -> dict[str, Any]:
         """Report whether procedures you were given helped the task succeed."""
-        with _as_tool_error():
-            ns = tenant(ctx)
+        with answer():
             ids = list(dict.fromkeys(procedure_ids))
-            for pid in ids:
-                service.store.get(pid, namespace=ns)
-            service.memory(ns).report(ids, success=success)
-            return {"reported": len(ids)}
+            return {"reported": service.report(tenant(ctx), ids, success=success)}
 
     @server.tool()
     def list_procedures(
@@ -173,33 +167,31 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
     ) -> dict[str, Any]:
         """The stored procedures, oldest first: id, task, environment, version, status,
         usage counters, and whether it was kept from a failed attempt."""
-        with _as_tool_error():
-            mem = service.memory(tenant(ctx))
+        with answer():
+            ns = tenant(ctx)
             st = None if status == "all" else ProcedureStatus(status)
-            procs = mem.list(environment=environment, status=st, limit=limit, offset=offset)
+            procs = service.procedures(
+                ns, environment=environment, status=st, limit=limit, offset=offset
+            )
             return {
                 "procedures": [_summary(p) for p in procs],
-                "count": mem.count(environment=environment, status=st),
+                "count": service.count(ns, environment=environment, status=st),
             }
 
     @server.tool()
     def get_procedure(procedure_id: str, ctx: Context) -> dict[str, Any]:
         """One procedure in full (without its vectors): script, steps, provenance, usage."""
-        with _as_tool_error():
-            p = service.memory(tenant(ctx)).get(procedure_id)
-            return p.model_dump(mode="json", exclude=_VECTORS)
+        with answer():
+            return dump_procedure(service.procedure(tenant(ctx), procedure_id))
 
     @server.tool()
     def retire_procedure(procedure_id: str, ctx: Context) -> dict[str, Any]:
         """Stop a procedure from being retrieved (it stays, with its history)."""
-        with _as_tool_error():
-            p = service.memory(tenant(ctx)).retire(procedure_id)
+        with answer():
+            p = service.retire(tenant(ctx), procedure_id)
             return {"id": p.id, "status": p.status.value, "version": p.version}
 
     return server
-
-
-_VECTORS = {"embedding", "key_embedding", "fact_embeddings"}
 
 
 def _summary(p: Procedure) -> dict[str, Any]:
@@ -223,26 +215,12 @@ class RequireKey:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-            ok = (
-                scheme.lower() == "bearer" and token and self.service.keys.verify(token) is not None
-            )
-            if not ok:
-                body = json.dumps(
-                    {"error": {"code": "unauthorized", "message": "missing or invalid API key"}}
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b"Bearer"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            try:
+                self.service.authenticate(header.decode("latin-1"))
+            except Unauthorized as exc:
+                refusal = Failure(401, exc.code, "missing or invalid API key", headers=exc.headers)
+                await send_failure(send, refusal)
                 return
         await self.app(scope, receive, send)
 
@@ -251,7 +229,7 @@ def http_app(
     service: Service,
     *,
     path: str = "/mcp",
-    max_body: int = 4 * 1024 * 1024,
+    max_body: int = DEFAULT_MAX_BODY,
     host: str = "127.0.0.1",
 ) -> ASGIApp:
     """The streamable-HTTP MCP app (every request authenticated by API key).

@@ -1,0 +1,370 @@
+"""The memory service without its transport: what the HTTP API and the MCP server both run.
+
+One store and one key store behind many tenants. A caller is a namespace, resolved from
+its API key (:meth:`Service.authenticate`); every operation takes that namespace and acts
+only within it, so neither transport can reach another tenant's data by forgetting a
+check. Ids are per namespace as well: another tenant's id is unknown here, and reusing it
+makes a record of the caller's own (no answer reveals that it exists elsewhere).
+Failures become one :class:`Failure` (status, code, a message scrubbed of server paths)
+that each transport only has to put into its own shape.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.types import Send
+
+from memp.errors import (
+    BackendError,
+    DimensionMismatch,
+    EmbedderMismatch,
+    InvalidInput,
+    MempError,
+    MissingData,
+    MissingDependency,
+    NotFound,
+    StoreError,
+    UnknownOption,
+    public_message,
+)
+from memp.store.keys import KeyStore, keys_for
+from memp.types import Outcome, Procedure, RetrievalHit, Trajectory
+from memp.update import UpdateReport
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+MISSING_KEY = (
+    "missing API key: send `Authorization: Bearer <key>` (create one with `memp keys create`)"
+)
+
+
+class Refused(MempError):
+    """A request the service itself turns down (auth, namespace, request format), with
+    the status and code it answers with."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class Unauthorized(Refused):
+    def __init__(self, message: str) -> None:
+        super().__init__(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed call as a client sees it."""
+
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    headers: dict[str, str] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def too_large(limit: int) -> Failure:
+    return Failure(
+        413,
+        "payload_too_large",
+        f"request body is larger than {limit} bytes; send less per request "
+        "(e.g. one trajectory at a time) or start the server with a larger --max-body",
+    )
+
+
+# Which status and code each memp error answers with (first match wins).
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (UnknownOption, 422, "unknown_option"),
+    (EmbedderMismatch, 409, "embedder_mismatch"),
+    (DimensionMismatch, 409, "dimension_mismatch"),
+    (InvalidInput, 422, "invalid_input"),
+    (MissingDependency, 501, "missing_dependency"),
+    (MissingData, 501, "missing_data"),
+    (BackendError, 502, "backend_error"),
+    (StoreError, 503, "store_error"),
+    (MempError, 500, "memp_error"),
+]
+
+
+async def send_failure(send: Send, failure: Failure) -> None:
+    """Answer an HTTP request with ``failure`` straight from ASGI middleware: the body
+    limit and the MCP key check refuse before any route runs."""
+    data = json.dumps(failure.payload()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (failure.headers or {}).items()]
+    await send({"type": "http.response.start", "status": failure.status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def update_options() -> list[str]:
+    """The options :func:`memp.update.apply_update` takes besides the strategy."""
+    from memp.update import apply_update
+
+    return [
+        n
+        for n, prm in inspect.signature(apply_update).parameters.items()
+        if prm.kind == prm.KEYWORD_ONLY and n != "strategy"
+    ]
+
+
+class NoLLM:
+    """Stands in when the server runs without an LLM: a clear error, not a model download."""
+
+    name = "none"
+
+    def complete(self, messages: Any, **kwargs: Any) -> Any:
+        raise InvalidInput(
+            "this strategy needs an LLM and the server was started with --llm none; use "
+            "build strategy 'trajectory' or restart the server with --llm <spec>"
+        )
+
+
+class LazyLLM:
+    """Loads the LLM a spec names on first use: serving retrieval never needs it."""
+
+    def __init__(self, spec: str) -> None:
+        self.name = spec
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    def complete(self, messages: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._llm is None:
+                from memp.llm import make_llm
+
+                self._llm = make_llm(self.name)
+                self.name = getattr(self._llm, "name", self.name)
+        return self._llm.complete(messages, **kwargs)
+
+
+class Service:
+    """The state behind both transports: one store, one key store, one Memory per
+    namespace, and every operation a client can ask for, scoped to its namespace."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        embedder: Any = None,
+        llm: Any = None,
+        store: Any = None,
+        keys: KeyStore | None = None,
+    ) -> None:
+        from memp.store import open_store
+
+        self.db = db
+        self.store = store if store is not None else open_store(db)
+        self.keys = keys if keys is not None else keys_for(self.store, db)
+        self._embedder_spec, self._llm_spec = embedder, llm
+        self._embedder: Any = None
+        self._llm: Any = None
+        self._memories: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- backends -----------------------------------------------------------------
+
+    def _resolve(self) -> None:
+        if self._embedder is None:
+            spec = self._embedder_spec
+            if spec is None or isinstance(spec, str):
+                from memp.embed import make_embedder
+
+                spec = make_embedder(spec)
+            self._embedder = spec
+        if self._llm is None:
+            spec = self._llm_spec
+            if spec is None or spec == "none":
+                self._llm = NoLLM()
+            else:
+                self._llm = LazyLLM(spec) if isinstance(spec, str) else spec
+
+    def memory(self, namespace: str) -> Any:
+        with self._lock:
+            mem = self._memories.get(namespace)
+            if mem is None:
+                from memp.memory import Memory
+
+                self._resolve()
+                mem = Memory(
+                    self.store,
+                    llm=self._llm,
+                    embedder=self._embedder,
+                    namespace=namespace,
+                    # Without an LLM, key facts come from keywords instead of an error.
+                    facts="keywords" if isinstance(self._llm, NoLLM) else "auto",
+                )
+                self._memories[namespace] = mem
+            return mem
+
+    def close(self) -> None:
+        self.keys.close()
+        self.store.close()
+
+    # -- callers and their failures -----------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The namespace of the key in an ``Authorization: Bearer <key>`` header."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized(MISSING_KEY)
+        key = self.keys.verify(token)
+        if key is None:
+            raise Unauthorized("invalid or revoked API key")
+        return key.namespace
+
+    def public(self, message: str) -> str:
+        """``message`` fit for a client: no filesystem paths, no URL credentials."""
+        names = {self.db, getattr(self.store, "path", None), getattr(self.store, "_where", None)}
+        return public_message(message, [n for n in names if isinstance(n, str | Path)])
+
+    def failure(self, exc: MempError) -> Failure:
+        if isinstance(exc, Refused):
+            return Failure(exc.status, exc.code, exc.message, headers=exc.headers)
+        details = None
+        if isinstance(exc, UnknownOption):
+            details = {"kind": exc.kind, "name": exc.name, "valid": exc.valid}
+        status, code = next((s, c) for cls, s, c in _STATUS if isinstance(exc, cls))
+        return Failure(status, code, self.public(str(exc)), details)
+
+    # -- writes -------------------------------------------------------------------
+
+    def own(self, namespace: str, procedure_ids: Sequence[str]) -> None:
+        """Raise NotFound unless every id is a procedure of ``namespace``; checked before
+        any write, so a bad id changes nothing."""
+        for pid in dict.fromkeys(procedure_ids):
+            self.store.get(pid, namespace=namespace)
+
+    def record(
+        self,
+        namespace: str,
+        trajectory: Trajectory,
+        build: str | None,
+        *,
+        keep_failed: bool = False,
+    ) -> tuple[Procedure | None, str | None]:
+        """Store an episode and, if ``build`` names a strategy, a procedure from it when
+        the build rule allows (:func:`memp.build.builds`); returns (procedure, why not)."""
+        from memp.build import builds, not_built_reason
+
+        m = self.memory(namespace)
+        if build and builds(trajectory, keep_failed=keep_failed):
+            return m.add(trajectory, strategy=build, keep_failed=keep_failed), None
+        m.record(trajectory)
+        return None, not_built_reason(trajectory) if build else None
+
+    def build(
+        self, namespace: str, trajectory: Trajectory, *, store: bool = True, **options: Any
+    ) -> Procedure:
+        """A procedure from ``trajectory``, stored (add) unless ``store`` is false."""
+        m = self.memory(namespace)
+        return (m.add if store else m.build)(trajectory, **options)
+
+    def add_procedure(self, namespace: str, procedure: Procedure, *, named: bool) -> Procedure:
+        """Store ``procedure`` in ``namespace``; ``named``: the caller set its namespace
+        (refused when it is another)."""
+        if named and procedure.namespace != namespace:
+            raise Refused(403, "forbidden", f"this key writes only namespace {namespace!r}")
+        p = procedure.model_copy(update={"namespace": namespace})
+        return self.memory(namespace).add_procedure(p)
+
+    def report(self, namespace: str, procedure_ids: Sequence[str], *, success: bool) -> int:
+        self.own(namespace, procedure_ids)
+        self.memory(namespace).report(procedure_ids, success=success)
+        return len(procedure_ids)
+
+    def update(
+        self, namespace: str, outcomes: Sequence[Outcome], strategy: str, options: dict[str, Any]
+    ) -> UpdateReport:
+        for o in outcomes:
+            self.own(namespace, [*o.used, *(o.followed or [])])
+        valid = update_options()
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise Refused(
+                422,
+                "unknown_field",
+                f"unknown update option(s): {', '.join(unknown)}; valid: {', '.join(valid)}",
+            )
+        return self.memory(namespace).update(outcomes, strategy=strategy, **options)
+
+    def merge(self, namespace: str, threshold: float) -> UpdateReport:
+        return self.memory(namespace).merge_duplicates(threshold)
+
+    def retire(self, namespace: str, procedure_id: str) -> Procedure:
+        self.store.get(procedure_id, namespace=namespace)
+        self.memory(namespace).retire(procedure_id)
+        return self.store.get(procedure_id, namespace=namespace)
+
+    def import_lines(self, namespace: str, raw: bytes, *, replace: bool = False) -> int:
+        """Load JSON lines from :meth:`export_lines` into ``namespace`` (one transaction);
+        a record of another namespace is refused before anything is written."""
+        records = []
+        for i, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise Refused(400, "malformed_json", f"line {i} is not valid JSON: {exc}") from exc
+            if not isinstance(rec, dict) or not isinstance(rec.get("record"), dict):
+                raise Refused(422, "invalid_input", f"line {i} is not an exported record")
+            kind = rec.get("type")
+            owner = rec.get("namespace") if kind == "trajectory" else rec["record"].get("namespace")
+            if (owner or "default") != namespace:
+                raise Refused(
+                    403,
+                    "forbidden",
+                    f"line {i} belongs to namespace {owner!r}; this key writes only {namespace!r}",
+                )
+            records.append(rec)
+        # The store checks the namespace again: the import can only write the caller's.
+        return self.store.import_records(records, replace=replace, namespace=namespace)
+
+    # -- reads --------------------------------------------------------------------
+
+    def retrieve(self, namespace: str, task: str, **options: Any) -> tuple[list[RetrievalHit], str]:
+        """The hits for ``task`` and their rendered guidelines block."""
+        m = self.memory(namespace)
+        hits = m.retrieve(task, **options)
+        return hits, m.render(hits)
+
+    def procedures(self, namespace: str, **filters: Any) -> list[Procedure]:
+        """Procedures of ``namespace``; ``filters``: those of ``MemoryStore.list``."""
+        return self.store.list(namespace=namespace, **filters)
+
+    def count(self, namespace: str, **filters: Any) -> int:
+        return self.store.count(namespace=namespace, **filters)
+
+    def procedure(self, namespace: str, procedure_id: str) -> Procedure:
+        return self.store.get(procedure_id, namespace=namespace)
+
+    def history(self, namespace: str, procedure_id: str) -> list[Procedure]:
+        return self.store.history(procedure_id, namespace=namespace)
+
+    def trajectories(self, namespace: str, **filters: Any) -> list[Trajectory]:
+        return self.store.list_trajectories(namespace=namespace, **filters)
+
+    def trajectory(self, namespace: str, trajectory_id: str) -> Trajectory:
+        return self.store.get_trajectory(trajectory_id, namespace=namespace)
+
+    def export_lines(self, namespace: str) -> Iterator[str]:
+        """The namespace's procedures (with vectors), their earlier versions and its
+        trajectories as JSON lines: the format ``memp memory import`` reads."""
+        for rec in self.store.export_records(namespace=namespace):
+            yield json.dumps(rec, default=str) + "\n"
