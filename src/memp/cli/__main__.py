@@ -1,0 +1,3 @@
+from memp.cli import main
+
+main()
