@@ -456,3 +456,31 @@ def test_postgres_search_walks_the_hnsw_index(postgres_url):
     while scans() == before and time.monotonic() < deadline:
         time.sleep(0.5)
     assert scans() > before
+
+
+def test_a_rolled_back_first_write_fixes_no_dimension(store):
+    """The first vectors fix the dimension only once their transaction commits."""
+    rng = np.random.default_rng(13)
+    first = proc(rng)
+    with pytest.raises(InvalidInput, match="already exists"):
+        store.add([first, first])
+    assert store.dim is None and store.count() == 0
+    small = Procedure(task="t", embedding=[0.6, 0.8])
+    store.add([small])
+    assert store.dim == 2
+    assert store.search(np.asarray([0.6, 0.8]), k=1)[0][0] == small.id
+
+
+def test_vectors_written_through_another_handle_are_found(location):
+    """A store opened before any vector exists finds those another process writes."""
+    rng = np.random.default_rng(14)
+    reader, writer = open_store(location), open_store(location)
+    try:
+        assert reader.search(unit(rng)[0], k=1) == []
+        p = proc(rng)
+        writer.add([p])
+        assert reader.dim == DIM
+        assert reader.search(np.asarray(p.embedding), k=1)[0][0] == p.id
+    finally:
+        reader.close()
+        writer.close()
