@@ -1,5 +1,6 @@
 """memp: lifelong procedural memory for LLM agents."""
 
+from memp.api import MemoryAPI
 from memp.errors import InvalidInput, MempError, NotFound, UnknownOption
 from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Step, Trajectory, Usage
 
@@ -7,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InvalidInput",
+    "MemoryAPI",
     "MempError",
     "NotFound",
     "Outcome",

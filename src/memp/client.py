@@ -1,4 +1,4 @@
-"""A Python client for the memory service, with the surface of :class:`memp.memory.Memory`.
+"""A Python client for the memory service: :class:`memp.api.MemoryAPI` over HTTP.
 
     from memp.client import Client
     memory = Client("http://127.0.0.1:8000", api_key="memp_...")
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from memp.api import BaseMemory, MemoryAPI, check_build, check_retrieve, check_update_options, takes
 from memp.errors import (
     BackendError,
     DimensionMismatch,
@@ -29,7 +29,10 @@ from memp.errors import (
     StoreError,
     UnknownOption,
 )
-from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
+from memp.types import Procedure, ProcedureStatus, RetrievalHit, Trajectory
+
+if TYPE_CHECKING:
+    from memp.update import UpdateReport
 
 
 class AuthError(MempError, PermissionError):
@@ -76,8 +79,12 @@ def _raise(response: httpx.Response) -> None:
     raise exc
 
 
-class Client:
-    """The memory service over HTTP. ``api_key`` defaults to ``$MEMP_API_KEY``."""
+class Client(BaseMemory):
+    """The memory service over HTTP. ``api_key`` defaults to ``$MEMP_API_KEY``.
+
+    Every :class:`~memp.api.MemoryAPI` method takes its signature from the protocol
+    (:func:`memp.api.takes`); each body here only says which request it is.
+    """
 
     def __init__(
         self,
@@ -101,177 +108,110 @@ class Client:
         _raise(r)
         return r.json() if r.content else None
 
+    def _procedure(self, method: str, path: str, **kw: Any) -> Procedure:
+        return Procedure.model_validate(self._call(method, path, **kw))
+
+    def _procedures(self, path: str, **kw: Any) -> list[Procedure]:
+        return [Procedure.model_validate(p) for p in self._call("GET", path, **kw)]
+
     @property
     def namespace(self) -> str:
         return self._call("GET", "/v1/whoami")["namespace"]
 
-    # -- the Memory surface
-    def record(self, trajectory: Trajectory) -> None:
-        self._call(
-            "POST", "/v1/trajectories", json={"trajectory": trajectory.model_dump(mode="json")}
-        )
+    # -- build
+    @takes(MemoryAPI.build)
+    def build(self, a: dict[str, Any]) -> Procedure:
+        return self._build(a, store=False)
 
-    def build(
-        self,
-        trajectory: Trajectory,
-        *,
-        strategy: str = "proceduralization",
-        task_key: str | None = None,
-        keep_failed: bool = False,
-    ) -> Procedure:
-        """Build a procedure on the server without storing it."""
-        body = {
-            "trajectory": trajectory.model_dump(mode="json"),
-            "strategy": strategy,
-            "task_key": task_key,
-            "store": False,
-            "keep_failed": keep_failed,
-        }
-        return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
+    @takes(MemoryAPI.record)
+    def record(self, a: dict[str, Any]) -> None:
+        self._call("POST", "/v1/trajectories", json={"trajectory": _json(a["trajectory"])})
 
-    def add(
-        self,
-        trajectory: Trajectory,
-        *,
-        strategy: str = "proceduralization",
-        task_key: str | None = None,
-        keep_failed: bool = False,
-    ) -> Procedure:
-        """Build a procedure from ``trajectory`` and store both (a failed trajectory only
-        with ``keep_failed``, see :func:`memp.build.builds`)."""
-        body = {
-            "trajectory": trajectory.model_dump(mode="json"),
-            "strategy": strategy,
-            "task_key": task_key,
-            "keep_failed": keep_failed,
-        }
-        return Procedure.model_validate(self._call("POST", "/v1/build", json=body))
+    @takes(MemoryAPI.add)
+    def add(self, a: dict[str, Any]) -> Procedure:
+        return self._build(a, store=True)
 
-    def add_procedure(self, procedure: Procedure) -> Procedure:
-        data = procedure.model_dump(mode="json", exclude={"namespace"})
-        return Procedure.model_validate(
-            self._call("POST", "/v1/procedures", json={"procedure": data})
-        )
+    def _build(self, a: dict[str, Any], *, store: bool) -> Procedure:
+        check_build(a["trajectory"], a["strategy"])
+        body = {**a, "trajectory": _json(a["trajectory"]), "store": store}
+        return self._procedure("POST", "/v1/build", json=body)
 
-    def retrieve(
-        self,
-        task: str,
-        *,
-        strategy: str = "query",
-        k: int = 3,
-        min_score: float = 0.0,
-        budget_tokens: int | None = None,
-        environment: str | None = None,
-        task_key: str | None = None,
-    ) -> list[RetrievalHit]:
-        body = {
-            "task": task,
-            "strategy": strategy,
-            "k": k,
-            "min_score": min_score,
-            "budget_tokens": budget_tokens,
-            "environment": environment,
-            "task_key": task_key,
-        }
-        data = self._call("POST", "/v1/retrieve", json=body)
+    @takes(MemoryAPI.add_procedure)
+    def add_procedure(self, a: dict[str, Any]) -> Procedure:
+        # The key decides the namespace: the procedure is sent without one.
+        data = a["procedure"].model_dump(mode="json", exclude={"namespace"})
+        return self._procedure("POST", "/v1/procedures", json={"procedure": data})
+
+    # -- retrieve
+    @takes(MemoryAPI.retrieve)
+    def retrieve(self, a: dict[str, Any]) -> list[RetrievalHit]:
+        check_retrieve(a["strategy"], a["k"], a["budget_tokens"])
+        data = self._call("POST", "/v1/retrieve", json=a)
         return [RetrievalHit.model_validate(h) for h in data["hits"]]
 
-    def render(self, hits: Sequence[RetrievalHit]) -> str:
-        from memp.retrieve import render
-
-        return render(hits)
-
-    def update(
-        self, outcomes: Sequence[Outcome], *, strategy: str = "validation", **options: Any
-    ) -> Any:
+    # -- update
+    @takes(MemoryAPI.update)
+    def update(self, a: dict[str, Any]) -> UpdateReport:
         from memp.update import UpdateReport
 
-        body = {
-            "outcomes": [o.model_dump(mode="json") for o in outcomes],
-            "strategy": strategy,
-            "options": options,
-        }
+        check_update_options(a["options"])
+        body = {**a, "outcomes": [_json(o) for o in a["outcomes"]]}
         return UpdateReport.model_validate(self._call("POST", "/v1/update", json=body))
 
-    def merge_duplicates(self, threshold: float = 0.95) -> Any:
+    @takes(MemoryAPI.report)
+    def report(self, a: dict[str, Any]) -> None:
+        ids = list(a["procedure_ids"])
+        if ids:
+            self._call("POST", "/v1/report", json={"procedure_ids": ids, "success": a["success"]})
+
+    @takes(MemoryAPI.merge_duplicates)
+    def merge_duplicates(self, a: dict[str, Any]) -> UpdateReport:
         from memp.update import UpdateReport
 
-        data = self._call("POST", "/v1/merge", json={"threshold": threshold})
-        return UpdateReport.model_validate(data)
+        return UpdateReport.model_validate(self._call("POST", "/v1/merge", json=a))
 
-    def report(self, procedure_ids: Sequence[str], *, success: bool) -> None:
-        ids = list(procedure_ids)
-        if ids:
-            self._call("POST", "/v1/report", json={"procedure_ids": ids, "success": success})
+    # -- inspect
+    @takes(MemoryAPI.get)
+    def get(self, a: dict[str, Any]) -> Procedure:
+        return self._procedure("GET", f"/v1/procedures/{a['procedure_id']}")
 
-    def get(self, procedure_id: str) -> Procedure:
-        return Procedure.model_validate(self._call("GET", f"/v1/procedures/{procedure_id}"))
+    @takes(MemoryAPI.list)
+    def list(self, a: dict[str, Any]) -> list[Procedure]:
+        return self._procedures("/v1/procedures", params=_query(a))
 
-    def list(
-        self,
-        *,
-        environment: str | None = None,
-        status: ProcedureStatus | None = ProcedureStatus.ACTIVE,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[Procedure]:
-        params: dict[str, Any] = {
-            "status": "all" if status is None else ProcedureStatus(status).value
-        }
-        if environment is not None:
-            params["environment"] = environment
-        if limit is not None:
-            params["limit"] = limit
-        if offset:
-            params["offset"] = offset
-        return [
-            Procedure.model_validate(p) for p in self._call("GET", "/v1/procedures", params=params)
-        ]
+    @takes(MemoryAPI.count)
+    def count(self, a: dict[str, Any]) -> int:
+        return int(self._call("GET", "/v1/procedures/count", params=_query(a))["count"])
 
-    def count(
-        self,
-        *,
-        environment: str | None = None,
-        status: ProcedureStatus | None = ProcedureStatus.ACTIVE,
-    ) -> int:
-        params: dict[str, Any] = {
-            "status": "all" if status is None else ProcedureStatus(status).value
-        }
-        if environment is not None:
-            params["environment"] = environment
-        return int(self._call("GET", "/v1/procedures/count", params=params)["count"])
+    @takes(MemoryAPI.history)
+    def history(self, a: dict[str, Any]) -> list[Procedure]:
+        return self._procedures(f"/v1/procedures/{a['procedure_id']}/history")
 
-    def history(self, procedure_id: str) -> list[Procedure]:
-        data = self._call("GET", f"/v1/procedures/{procedure_id}/history")
-        return [Procedure.model_validate(p) for p in data]
+    @takes(MemoryAPI.retire)
+    def retire(self, a: dict[str, Any]) -> Procedure:
+        return self._procedure("POST", f"/v1/procedures/{a['procedure_id']}/retire")
 
-    def retire(self, procedure_id: str) -> Procedure:
-        return Procedure.model_validate(self._call("POST", f"/v1/procedures/{procedure_id}/retire"))
+    @takes(MemoryAPI.get_trajectory)
+    def get_trajectory(self, a: dict[str, Any]) -> Trajectory:
+        return Trajectory.model_validate(
+            self._call("GET", f"/v1/trajectories/{a['trajectory_id']}")
+        )
 
-    def get_trajectory(self, trajectory_id: str) -> Trajectory:
-        return Trajectory.model_validate(self._call("GET", f"/v1/trajectories/{trajectory_id}"))
+    @takes(MemoryAPI.list_trajectories)
+    def list_trajectories(self, a: dict[str, Any]) -> list[Trajectory]:
+        data = self._call("GET", "/v1/trajectories", params=_query(a))
+        return [Trajectory.model_validate(t) for t in data]
 
-    def list_trajectories(
-        self, *, environment: str | None = None, limit: int | None = None
-    ) -> list[Trajectory]:
-        params: dict[str, Any] = {}
-        if environment is not None:
-            params["environment"] = environment
-        if limit is not None:
-            params["limit"] = limit
-        return [
-            Trajectory.model_validate(t)
-            for t in self._call("GET", "/v1/trajectories", params=params)
-        ]
-
-    def export_jsonl(self, path: str | Path) -> int:
+    # -- export / import
+    @takes(MemoryAPI.export_jsonl)
+    def export_jsonl(self, a: dict[str, Any]) -> int:
         """Write the namespace's records as JSON lines (the format Memory.import_jsonl reads)."""
         n = 0
         with self._http.stream("GET", "/v1/export") as r:
             if not r.is_success:
                 r.read()
                 _raise(r)
-            with Path(path).open("w", encoding="utf-8") as f:
+            with Path(a["path"]).open("w", encoding="utf-8") as f:
                 for line in r.iter_lines():
                     if line.strip():
                         json.loads(line)  # fail loudly on a truncated stream
@@ -279,25 +219,30 @@ class Client:
                         n += 1
         return n
 
-    def import_jsonl(self, path: str | Path, *, replace: bool = False) -> int:
+    @takes(MemoryAPI.import_jsonl)
+    def import_jsonl(self, a: dict[str, Any]) -> int:
         """Send an export file to the server (every record must be of this key's namespace)."""
-        data = Path(path).read_bytes()
-        params = {"replace": "true"} if replace else {}
+        data = Path(a["path"]).read_bytes()
+        params = {"replace": "true"} if a["replace"] else {}
         headers = {"content-type": "application/x-ndjson"}
-        return int(
-            self._call("POST", "/v1/import", content=data, params=params, headers=headers)[
-                "imported"
-            ]
-        )
+        answer = self._call("POST", "/v1/import", content=data, params=params, headers=headers)
+        return int(answer["imported"])
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Client:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def _json(record: Any) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+def _query(a: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters from list arguments: unset ones left out, ``status=None`` (every
+    status) sent as ``all``."""
+    params = {k: v for k, v in a.items() if v is not None and k != "status"}
+    if "status" in a:
+        params["status"] = "all" if a["status"] is None else ProcedureStatus(a["status"]).value
+    return params
 
 
 MempClient = Client

@@ -9,12 +9,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from memp.build import BUILD_STRATEGIES, build_procedure, extract_facts
+from memp.api import BaseMemory, check_build, check_retrieve, check_update_options
+from memp.build import build_procedure, extract_facts
 from memp.embed.base import Embedder
 from memp.errors import DimensionMismatch, InvalidInput, check_choice
 from memp.llm.base import LLM
 from memp.retrieve import (
-    RETRIEVE_STRATEGIES,
     BM25Index,
     Candidate,
     avefact_candidates,
@@ -24,7 +24,6 @@ from memp.retrieve import (
     query_candidates,
     random_candidates,
 )
-from memp.retrieve import render as render_hits
 from memp.store import MemoryStore, open_store
 from memp.store.records import check_identity
 from memp.tokens import TokenCounter, count_tokens
@@ -32,8 +31,8 @@ from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajec
 from memp.update import UpdateReport, apply_update, merge_duplicates
 
 
-class Memory:
-    """Procedural memory over a store.
+class Memory(BaseMemory):
+    """Procedural memory over a store: :class:`memp.api.MemoryAPI` in this process.
 
     ``llm``: used to abstract scripts and rewrite procedures; when None, the default
     local model is loaded on first need (strategy ``trajectory`` never needs it).
@@ -159,9 +158,7 @@ class Memory:
         A failed trajectory is refused unless ``keep_failed`` (then it is marked and
         rendered as a failed attempt): see :func:`memp.build.builds`.
         """
-        check_choice("build strategy", strategy, BUILD_STRATEGIES)
-        if not isinstance(trajectory, Trajectory):
-            raise InvalidInput(f"build() takes a memp.Trajectory, got {type(trajectory).__name__}")
+        check_build(trajectory, strategy)
         p = build_procedure(
             trajectory,
             strategy=strategy,
@@ -237,11 +234,7 @@ class Memory:
         ``min_score``: cosine floor. ``budget_tokens``: the rendered block of the hits
         never exceeds it. ``track``: count the returned hits as retrieved (feeds erasure).
         """
-        check_choice("retrieve strategy", strategy, RETRIEVE_STRATEGIES)
-        if k < 1:
-            raise InvalidInput(f"k must be >= 1, got {k}")
-        if budget_tokens is not None and budget_tokens < 1:
-            raise InvalidInput(f"budget_tokens must be >= 1, got {budget_tokens}")
+        check_retrieve(strategy, k, budget_tokens)
         # Fetch extra candidates so that skipping long ones under a budget still fills k.
         depth = k * 4 if budget_tokens is not None else k
         ns = self.namespace
@@ -291,14 +284,12 @@ class Memory:
                 self.store.record_usage(h.procedure.id, retrieved=1, namespace=ns)
         return hits
 
-    def render(self, hits: Sequence[RetrievalHit]) -> str:
-        return render_hits(hits)
-
     # -- update -----------------------------------------------------------------
 
     def update(
         self, outcomes: Sequence[Outcome], *, strategy: str = "validation", **options: Any
     ) -> UpdateReport:
+        check_update_options(options)
         return apply_update(self, outcomes, strategy=strategy, **options)
 
     def report(self, procedure_ids: Iterable[str], *, success: bool) -> None:
@@ -427,9 +418,3 @@ class Memory:
 
     def close(self) -> None:
         self.store.close()
-
-    def __enter__(self) -> Memory:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

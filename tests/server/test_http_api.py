@@ -83,6 +83,8 @@ def test_lifecycle_through_the_client(server, tmp_path):
 
         hits = mem.retrieve("put a clean apple in the fridge", k=1)
         assert [h.procedure.id for h in hits] == [p.id]
+        untracked = mem.retrieve("put a clean apple in the fridge", k=1, track=False)
+        assert [h.procedure.id for h in untracked] == [p.id]  # not counted: see usage below
         assert "take apple" in mem.render(hits)
         mem.report([p.id], success=True)
         mem.report([p.id], success=False)
@@ -142,17 +144,6 @@ def test_lifecycle_through_the_client(server, tmp_path):
             mem.get("no-such-id")
         with pytest.raises(UnknownOption):
             mem.retrieve("x", strategy="psychic")
-
-
-def test_client_has_the_local_memory_surface():
-    from memp.memory import Memory
-
-    def public(cls):
-        return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None))}
-
-    # What only a local, in-process memory has: its store, its models, its file.
-    local_only = {"store", "embedder", "llm_required", "stats", "close"}
-    assert public(Memory) - local_only <= public(Client)
 
 
 def test_add_procedure_and_build_without_storing(http):

@@ -11,7 +11,6 @@ that each transport only has to put into its own shape.
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 from starlette.types import Send
 
+from memp.api import check_update_options
 from memp.errors import (
     BackendError,
     DimensionMismatch,
@@ -110,17 +110,6 @@ async def send_failure(send: Send, failure: Failure) -> None:
     headers += [(k.lower().encode(), v.encode()) for k, v in (failure.headers or {}).items()]
     await send({"type": "http.response.start", "status": failure.status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
-
-
-def update_options() -> list[str]:
-    """The options :func:`memp.update.apply_update` takes besides the strategy."""
-    from memp.update import apply_update
-
-    return [
-        n
-        for n, prm in inspect.signature(apply_update).parameters.items()
-        if prm.kind == prm.KEYWORD_ONLY and n != "strategy"
-    ]
 
 
 class NoLLM:
@@ -293,14 +282,10 @@ class Service:
     ) -> UpdateReport:
         for o in outcomes:
             self.own(namespace, [*o.used, *(o.followed or [])])
-        valid = update_options()
-        unknown = sorted(set(options) - set(valid))
-        if unknown:
-            raise Refused(
-                422,
-                "unknown_field",
-                f"unknown update option(s): {', '.join(unknown)}; valid: {', '.join(valid)}",
-            )
+        try:
+            check_update_options(options)
+        except InvalidInput as exc:  # a field of the request: said as the schema's own
+            raise Refused(422, "unknown_field", str(exc)) from None
         return self.memory(namespace).update(outcomes, strategy=strategy, **options)
 
     def merge(self, namespace: str, threshold: float) -> UpdateReport:
