@@ -59,7 +59,7 @@ _KEPT = frozenset(
 
 
 @lru_cache(maxsize=1024)
-def _format_style(sql: str) -> str:
+def _percent_style(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
@@ -75,17 +75,20 @@ class Tx:
     def __init__(self, raw: Any, param: str) -> None:
         self.raw = raw
         self.dim: int | None = None
-        self._format = _format_style if param == "%s" else None
+        self._format = _percent_style if param == "%s" else None
+
+    def _sql(self, sql: str) -> str:
+        return self._format(sql) if self._format is not None else sql
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        if self._format is not None:
-            sql = self._format(sql)
         # Without parameters a driver may run several statements (migrations).
-        return self.raw.execute(sql, args) if args else self.raw.execute(sql)
+        if not args:
+            return self.raw.execute(self._sql(sql))
+        return self.raw.execute(self._sql(sql), args)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.raw.executemany(self._format(sql) if self._format else sql, rows)
+            self.raw.executemany(self._sql(sql), rows)
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self.run(sql, args).fetchall()
@@ -329,12 +332,9 @@ class SqlStore(ABC):
         rows = []
         seen: dict[str, int] = {}
         for kind, v in vectors_of(p, kinds):
+            v = self._fit(c, unit(v), f"{kind} vector of procedure {p.id}")
             i = seen[kind] = seen.get(kind, -1) + 1
-            rows.append(
-                self._vector_row(
-                    p, kind, i, self._fit(c, unit(v), f"{kind} vector of procedure {p.id}")
-                )
-            )
+            rows.append(self._vector_row(p, kind, i, v))
         return rows
 
     def _select(self, vectors: bool) -> str:
