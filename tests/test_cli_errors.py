@@ -114,3 +114,36 @@ def test_http_errors_do_not_reveal_where_the_store_is(backend, request, tmp_path
                 assert secret not in r.text
     finally:
         svc.close()
+
+
+def test_a_file_that_cannot_be_written_is_one_line(env, tmp_path):
+    db = str(tmp_path / "m.db")
+    f = tmp_path / "t.jsonl"
+    f.write_text(Trajectory(task="wash a plate", steps=[Step(action="look")]).model_dump_json())
+    added = memp_cmd("memory", "add", str(f), "-s", "trajectory", "--db", db, env=env, cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    target = tmp_path / "no" / "such" / "e.jsonl"
+    r = memp_cmd("memory", "export", str(target), "--db", db, env=env, cwd=tmp_path)
+    one_line_error(r, "No such file or directory", str(target))
+
+
+def test_an_interrupted_run_says_how_to_resume(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import memp.experiment.runner
+    from memp.cli import app
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memp.experiment.runner, "run_experiment", interrupted)
+    toml = tmp_path / "exp.toml"
+    toml.write_text(
+        'name = "x"\nmodels = ["scripted"]\nembedder = "hash"\n'
+        '[env]\nname = "twx"\n[[conditions]]\nname = "no-memory"\n'
+    )
+    r = CliRunner().invoke(app, ["run", str(toml), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 130, r.output
+    assert r.output.strip() == (
+        "interrupted: finished episodes are saved; re-run the same command to resume"
+    )

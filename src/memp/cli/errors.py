@@ -1,7 +1,7 @@
 """The one error handler of the `memp` command.
 
-Every command runs inside :class:`HandledGroup`, the root group, so none has its own
-``try``: an error memp raises on purpose (or a file that cannot be read or written)
+Every command runs inside :class:`HandledGroup`, the root group, so no command catches
+errors itself: an error memp raises on purpose (or a file that cannot be read or written)
 ends as one line ``error: ...`` on stderr with exit code 2, never a traceback.
 """
 
@@ -16,8 +16,8 @@ from typer.core import TyperGroup
 
 from memp.errors import MempError
 
-USAGE_ERROR = 2
-INTERRUPTED = 130  # the shell's code for a Ctrl-C
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C
 
 
 class _Interrupted(Exception):
@@ -54,7 +54,7 @@ class HandledGroup(TyperGroup):
             return super().invoke(ctx)
         except (MempError, OSError) as e:
             typer.echo(f"error: {_describe(e)}", err=True)
-            raise typer.Exit(USAGE_ERROR) from None
+            raise typer.Exit(EXIT_ERROR) from None
         except _Interrupted as e:
             typer.echo(f"interrupted: {e.hint}", err=True)
-            raise typer.Exit(INTERRUPTED) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
