@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from memp.errors import MempError, NotFound
+
+if TYPE_CHECKING:  # imported where used: `memp --help` stays fast
+    from memp.memory import Memory
 
 _DB_HELP = (
     "Store: SQLite path or postgresql:// URL (default: MEMP_DB, memp.toml, "
@@ -56,7 +59,7 @@ def open_memory(
     llm: str | None = None,
     *,
     must_exist: bool = True,
-):
+) -> Memory:
     """A :class:`memp.Memory` on the resolved database; backends are built from specs."""
     from memp.memory import Memory
 

@@ -21,7 +21,7 @@ from memp.cli.common import (
 app = typer.Typer(help="Inspect and edit procedural memory.", no_args_is_help=True)
 
 _PROCEDURE_ARG = typer.Argument(..., help="Procedure id, or a unique prefix of it.")
-_VECTORS = {"embedding", "key_embedding", "fact_embeddings"}
+_VECTORS = {"embedding", "key_embedding", "fact_embeddings"}  # kept by `export`, not printed
 
 
 def _by_id(db: str | None, namespace: str, given: str, method: str) -> Any:
