@@ -11,8 +11,11 @@ import pytest
 
 pytest.importorskip("alfworld", reason="alfworld is part of memp[envs]")
 
+from env_data import ALFWORLD_SHARED as SHARED
+from env_data import generated_alfworld, llm_steps
+
 from memp.envs.alfworld import AlfworldEnv, AlfworldSemantics
-from memp.envs.alfworld_gen import MANIFEST, TASK_TYPES, generate
+from memp.envs.alfworld_gen import MANIFEST, TASK_TYPES
 from memp.envs.base import ActionSemantics, Env
 from memp.errors import InvalidInput, MissingData
 
@@ -23,9 +26,7 @@ TYPES = ["pick_and_place_simple", "look_at_obj_in_light"]
 
 @pytest.fixture(scope="module")
 def games(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.getbasetemp() / "alfworld_valid_unseen_seed7"
-    generate("valid_unseen", 2, seed=7, out=out, progress=False)
-    return out
+    return generated_alfworld(tmp_path_factory, 2)[0]
 
 
 def make(games: Path, **kwargs) -> AlfworldEnv:
@@ -57,15 +58,9 @@ def test_expert_episode_wins_through_the_adapter(games):
 
 @pytest.mark.timeout(300)
 def test_agent_with_the_local_model_takes_valid_actions(games, local_llm):
-    from memp.agent import ReActAgent
-
     env = make(games)
     first, _ = env.reset(episode=0)
-    traj = ReActAgent(local_llm, max_steps=3).run(env, 0)
-    assert 1 <= len(traj.steps) <= 3
-    for step in traj.steps:
-        assert step.info["valid"], step.info
-        assert step.actor == "llm" and step.prompt_tokens > 0 and step.completion_tokens > 0
+    traj = llm_steps(env, local_llm, 0)
     assert traj.environment == "alfworld" and traj.metadata["family"] == "household"
     assert traj.metadata["label"] == "ALFWorld-like"  # generated games say so in every record
     assert traj.task in first
@@ -162,33 +157,12 @@ def test_semantics():
     assert s.entity_type("apple 1") == "apple" and s.entity_type("soap bottle 12") == "soap bottle"
 
 
-# --- the official game files (../shared/alfworld; data, never copied into the repository)
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "alfworld"
-
-
-@pytest.fixture(scope="module")
-def official(tmp_path_factory):
-    """Six official valid_seen games (one per task type) unpacked as published."""
-    import tarfile
-
-    archive = SHARED / "valid_seen.tar.xz"
-    if not archive.exists():
-        pytest.fail(f"the official ALFWorld games are expected at {archive}")
-    root = tmp_path_factory.mktemp("official")
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.endswith("game.tw-pddl")]
-        picked: dict[str, tarfile.TarInfo] = {}
-        for m in sorted(members, key=lambda m: m.name):
-            ttype = Path(m.name).parts[-3].split("-")[0]
-            picked.setdefault(ttype, m)
-        tar.extractall(root, members=list(picked.values()), filter="data")
-    return root
+# --- the official game files (``official_alfworld``: six valid_seen games, one per task type)
 
 
 @pytest.mark.timeout(300)
-def test_official_games_load_from_the_game_files_alone(official):
-    env = AlfworldEnv("valid_seen", data_dir=official)
+def test_official_games_load_from_the_game_files_alone(official_alfworld):
+    env = AlfworldEnv("valid_seen", data_dir=official_alfworld)
     assert len(env) == 6 and env.label == "ALFWorld" and not env.alfworld_like
     assert not any((g.parent / "traj_data.json").exists() for g in env.games)
     # the task type is read from the task folder's name
@@ -204,10 +178,10 @@ def test_official_games_load_from_the_game_files_alone(official):
 
 
 @pytest.mark.timeout(300)
-def test_official_expert_goes_where_it_acts(official):
+def test_official_expert_goes_where_it_acts(official_alfworld):
     # official walkthroughs act on receptacles beside the one the agent went to; the
     # expert's plan visits each place it acts on, so what it picks up has been seen
-    env = AlfworldEnv("valid_seen", data_dir=official)
+    env = AlfworldEnv("valid_seen", data_dir=official_alfworld)
     sem = env.semantics
     for i in range(len(env)):
         env.reset(episode=i)
@@ -244,14 +218,14 @@ def test_archives_and_a_folder_of_archives_are_accepted(tmp_path, monkeypatch):
 
 
 @pytest.mark.timeout(600)
-def test_skill_episode_on_an_official_game(official, tmp_path):
+def test_skill_episode_on_an_official_game(official_alfworld, tmp_path):
     # memory from the expert on official games, then an executable episode with no LLM
     from memp.distill import expert_trajectory
     from memp.embed.hashing import HashEmbedder
     from memp.execute import ExecConfig, SkillAgent, build_skill_memory
     from memp.memory import Memory
 
-    env = AlfworldEnv("valid_seen", data_dir=official, max_steps=30)
+    env = AlfworldEnv("valid_seen", data_dir=official_alfworld, max_steps=30)
     trajs = [expert_trajectory(env, i) for i in range(len(env))]
     assert all(t.success for t in trajs)
     mem = Memory(tmp_path / "m.db", llm=None, embedder=HashEmbedder())

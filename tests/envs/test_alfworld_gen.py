@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("alfworld", reason="alfworld is part of memp[envs]")
 
+from env_data import generated_alfworld
+
 from memp.envs.alfworld import AlfworldEnv
 from memp.envs.alfworld_gen import (
     MANIFEST,
@@ -26,9 +28,7 @@ from memp.errors import InvalidInput, UnknownOption
 @pytest.fixture(scope="module")
 def six_games(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     # Shared with the adapter tests (same split and seed): whichever runs first generates.
-    out = tmp_path_factory.getbasetemp() / "alfworld_valid_unseen_seed7"
-    report = generate("valid_unseen", 6, seed=7, out=out, progress=False)
-    return out, report
+    return generated_alfworld(tmp_path_factory, 6)
 
 
 @pytest.mark.timeout(300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -71,3 +72,23 @@ def test_missing_optional_package_says_how_to_install(env: str, module: str, pac
     assert "MISSING:" in proc.stdout
     assert package in proc.stdout
     assert "pip install 'memp[envs]'" in proc.stdout
+
+
+@pytest.mark.parametrize(("env", "simulator"), [("scienceworld", "ScienceWorld"), ("twx", "TextWorldExpress")])
+def test_missing_java_is_a_clear_error_and_does_not_hang(env: str, simulator: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    environ["PATH"] = os.path.dirname(sys.executable)  # python only, no java
+    code = f"""
+        from memp.envs import make_env
+        from memp.errors import MissingDependency
+        try:
+            make_env({env!r})
+        except MissingDependency as e:
+            print("ERR:", e)
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=environ, capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"ERR: {simulator} runs on Java" in proc.stdout
+    assert "openjdk" in proc.stdout and "JAVA_HOME" in proc.stdout

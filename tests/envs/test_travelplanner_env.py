@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from env_data import TRAVELPLANNER_DB as DB
+from env_data import TRAVELPLANNER_QUERIES as QUERIES
 
 from memp.agent import ReActAgent
 from memp.envs import make_env
@@ -13,8 +15,6 @@ from memp.envs.travelplanner import DB_FILES, TravelPlannerEnv, format_plan, par
 from memp.errors import MissingData
 from memp.policies import ExpertPolicy
 
-FIXTURE = Path(__file__).parent / "fixtures" / "travelplanner"
-DB, QUERIES = FIXTURE / "database", FIXTURE / "queries"
 TOOLS = ("FlightSearch", "DistanceMatrix", "AccommodationSearch", "RestaurantSearch",
          "AttractionSearch", "CitySearch", "NotebookWrite", "Planner")  # fmt: skip
 

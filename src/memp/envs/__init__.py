@@ -1,4 +1,5 @@
-"""Environments: one adapter per benchmark, all behind the :class:`Env` protocol.
+"""Environments: one adapter per benchmark, each a subclass of :class:`Env`
+(:mod:`memp.envs.base`: the guards and bookkeeping they share).
 
 ``make_env(name, split, **options)`` builds one. Adapters are imported lazily so
 that ``import memp`` never pulls in Java bridges, game engines or spaCy; a missing

@@ -10,12 +10,12 @@ episode with score -100; the episode is won when the score reaches 100.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from memp.envs import require
+from memp.envs.base import Env, int_option, names_option
 from memp.envs.textgame import JavaNotFound, RegexSemantics, dedupe, find_java
-from memp.errors import InvalidInput, UnknownOption
+from memp.errors import UnknownOption, check_choice
 
 SPLITS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "test": "test"}
 
@@ -48,11 +48,11 @@ SEMANTICS = RegexSemantics(
 )
 
 
-class ScienceWorldEnv:
+class ScienceWorldEnv(Env):
     """One split of ScienceWorld.
 
     Options: ``tasks`` (subset of task names, default all 30), ``simplifications``
-    (e.g. ``"easy"``), ``step_limit`` (default 100).
+    (e.g. ``"easy"``), ``step_limit`` (default 100; the simulator enforces it).
     """
 
     name = "scienceworld"
@@ -63,32 +63,31 @@ class ScienceWorldEnv:
         self,
         split: str = "train",
         *,
-        tasks: list[str] | None = None,
+        tasks: str | list[str] | None = None,
         simplifications: str = "",
         step_limit: int = 100,
     ) -> None:
-        if split not in SPLITS:
-            raise UnknownOption("scienceworld split", split, SPLITS)
-        self.split = SPLITS[split]
+        self.split = SPLITS[check_choice("scienceworld split", split, SPLITS)]
+        step_limit = int_option("step_limit", step_limit, minimum=1)
         sw = require("scienceworld", "scienceworld", why="the scienceworld environment needs it")
         if find_java() is None:
             raise JavaNotFound("ScienceWorld")
         self._sim = sw.ScienceWorldEnv("", envStepLimit=step_limit)
         names = list(self._sim.get_task_names())
-        if tasks:
-            for t in tasks:
+        chosen = names_option(tasks)
+        if chosen:
+            for t in chosen:
                 if t not in names:
                     raise UnknownOption("scienceworld task", t, names)
-            names = list(tasks)
+            names = chosen
         self.task_names = names
         self.simplifications = simplifications
         self._episodes: list[tuple[str, int]] | None = None
-        self._task_text = ""
         self._last_info: dict[str, Any] = {}
         self._current: tuple[str, int] | None = None
         self._gold: list[str] | None = None
         self._taken: list[str] = []
-        self._done = False
+        self._won = False
 
     # -- episodes -------------------------------------------------------------
     def episodes(self) -> list[tuple[str, int]]:
@@ -111,61 +110,39 @@ class ScienceWorldEnv:
         return len(self.episodes())
 
     # -- protocol ---------------------------------------------------------------
-    def reset(
-        self, *, episode: int | None = None, seed: int | None = None
-    ) -> tuple[str, dict[str, Any]]:
-        eps = self.episodes()
-        if episode is None:
-            episode = 0 if seed is None else seed % len(eps)
-        if not 0 <= episode < len(eps):
-            raise InvalidInput(
-                f"episode {episode} is out of range: the {self.split} split has {len(eps)} episodes"
-            )
-        task, variation = eps[episode]
+    def _episodes_phrase(self, episode: int) -> str:
+        return f"the {self.split} split has {len(self)} episodes"
+
+    def _reset(self, episode: int) -> str:
+        task, variation = self.episodes()[episode]
         self._load(task, variation, gold=False)
         obs, info = self._sim.reset()
-        self._current, self._gold, self._taken, self._done = (task, variation), None, [], False
-        self._task_text = self._sim.get_task_description()
+        self._current, self._gold, self._taken, self._won = (task, variation), None, [], False
+        self._task = self._sim.get_task_description()
         self._last_info = info
-        return obs, self._info(info, won=False)
+        return obs
 
     def _load(self, task: str, variation: int, *, gold: bool) -> None:
         self._sim.load(task, variation, self.simplifications, generateGoldPath=gold)
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._current is None:
-            raise InvalidInput("call reset(episode=...) before step()")
+    def _step(self, action: str) -> tuple[str, float, bool, bool]:
         obs, reward, done, info = self._sim.step(action)
         self._taken.append(action)
         self._last_info = info
         score = float(info.get("score", 0))
-        won = score >= 100
+        self._won = score >= 100
+        # the simulator ends the episode past its step limit; a -100 score ends it too
         truncated = bool(
-            done and not won and score >= 0 and info.get("moves", 0) > self._sim.envStepLimit
+            done and not self._won and score >= 0 and info.get("moves", 0) > self._sim.envStepLimit
         )
-        self._done = bool(done or won)
-        return (
-            obs,
-            float(reward),
-            bool(done or won) and not truncated,
-            truncated,
-            self._info(info, won=won),
-        )
+        return obs, float(reward), bool(done or self._won) and not truncated, truncated
 
-    def _info(self, info: dict[str, Any], *, won: bool) -> dict[str, Any]:
+    def _outcome(self) -> tuple[bool, float]:
+        return self._won, float(self._last_info.get("score", 0))
+
+    def _extra_info(self) -> dict[str, Any]:
         task, variation = self._current or ("", 0)
-        return {
-            "task": self._task_text,
-            "admissible": self.admissible_actions(),
-            "won": won,
-            "score": float(info.get("score", 0)),
-            "task_name": task,
-            "variation": variation,
-        }
-
-    @property
-    def task(self) -> str:
-        return self._task_text
+        return {"task_name": task, "variation": variation}
 
     def admissible_actions(self) -> list[str] | None:
         valid = self._last_info.get("valid")
@@ -188,12 +165,7 @@ class ScienceWorldEnv:
                 _, _, _, self._last_info = self._sim.step(a)
         return list(self._gold)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         sim, self._sim = getattr(self, "_sim", None), None
         if sim is not None:
-            # The JVM may already be gone at interpreter exit.
-            with contextlib.suppress(Exception):
-                sim.close()
-
-    def __del__(self) -> None:
-        self.close()
+            sim.close()

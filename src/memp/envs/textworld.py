@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from memp.envs import require
+from memp.envs.base import Env, int_option
 from memp.envs.textgame import RegexSemantics
-from memp.errors import BackendError, InvalidInput, MissingDependency, UnknownOption
+from memp.errors import BackendError, MissingDependency, check_choice
 
 # Disjoint seed ranges per split; tw-cooking's own --split additionally keeps the
 # food items of valid/test games unseen in training.
@@ -90,12 +91,12 @@ def tw_make_command() -> list[str]:
     return [sys.executable, path]
 
 
-class TextWorldEnv:
+class TextWorldEnv(Env):
     """One split of generated tw-cooking games.
 
     Options: ``n`` (episodes in the split, default 100), ``level`` (easy | medium |
     hard, default medium), ``cache_dir`` (default ``$MEMP_TEXTWORLD_CACHE`` or
-    ``~/.cache/memp/textworld``), ``max_steps`` (engine step limit, default 100).
+    ``~/.cache/memp/textworld``), ``max_steps`` (step limit, default 100).
     """
 
     name = "textworld"
@@ -111,20 +112,15 @@ class TextWorldEnv:
         cache_dir: str | Path | None = None,
         max_steps: int = 100,
     ) -> None:
-        split = SPLIT_ALIASES.get(split, split)
-        if split not in SEED_BASE:
-            raise UnknownOption("textworld split", split, SEED_BASE)
-        if level not in LEVELS:
-            raise UnknownOption("textworld level", level, LEVELS)
-        if n < 1:
-            raise InvalidInput("n must be at least 1")
+        split = check_choice("textworld split", SPLIT_ALIASES.get(split, split), SEED_BASE)
+        check_choice("textworld level", level, LEVELS)
+        n = int_option("n", n, minimum=1)
+        max_steps = int_option("max_steps", max_steps, minimum=1)
         require("textworld", "textworld", why="the textworld environment needs it")
         self.split, self.level, self.n, self.max_steps = split, level, n, max_steps
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._env: Any = None
         self._state: Any = None
-        self._episode: int | None = None
-        self._moves = 0
 
     def __len__(self) -> int:
         return self.n
@@ -167,17 +163,9 @@ class TextWorldEnv:
         return path
 
     # -- protocol ---------------------------------------------------------------
-    def reset(
-        self, *, episode: int | None = None, seed: int | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    def _reset(self, episode: int) -> str:
         import textworld
 
-        if episode is None:
-            episode = 0 if seed is None else seed % self.n
-        if not 0 <= episode < self.n:
-            raise InvalidInput(
-                f"episode {episode} is out of range: this split has {self.n} episodes"
-            )
         path = self.ensure_game(episode)
         if self._env is not None:
             self._env.close()
@@ -191,36 +179,26 @@ class TextWorldEnv:
             warnings.simplefilter("ignore")
             self._env = textworld.start(str(path), request_infos=infos)
         self._state = self._env.reset()
-        self._episode, self._moves = episode, 0
-        return clean_feedback(self._state.feedback), self._info()
+        self._task = self._state.objective or ""
+        return clean_feedback(self._state.feedback)
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._env is None:
-            raise InvalidInput("call reset(episode=...) before step()")
+    def _step(self, action: str) -> tuple[str, float, bool, bool]:
         before = self._state.score or 0
         self._state, _score, done = self._env.step(action)
-        self._moves += 1
         reward = float((self._state.score or 0) - before)
-        won, lost = bool(self._state.won), bool(self._state.lost)
-        terminated = bool(done or won or lost)
-        truncated = not terminated and self._moves >= self.max_steps
-        return clean_feedback(self._state.feedback), reward, terminated, truncated, self._info()
+        terminated = bool(done or self._state.won or self._state.lost)
+        return clean_feedback(self._state.feedback), reward, terminated, False
 
-    def _info(self) -> dict[str, Any]:
+    def _outcome(self) -> tuple[bool, float]:
+        return bool(self._state.won), float(self._state.score or 0)
+
+    def _extra_info(self) -> dict[str, Any]:
         s = self._state
         return {
-            "task": s.objective or "",
-            "admissible": self.admissible_actions(),
-            "won": bool(s.won),
             "lost": bool(s.lost),
-            "score": float(s.score or 0),
             "max_score": float(s.max_score or 0),
             "game": str(self.game_path(self._episode or 0)),
         }
-
-    @property
-    def task(self) -> str:
-        return "" if self._state is None else (self._state.objective or "")
 
     def admissible_actions(self) -> list[str] | None:
         if self._state is None:
@@ -233,7 +211,7 @@ class TextWorldEnv:
         walk = self._state.get("extra.walkthrough")
         return list(walk) if walk else None
 
-    def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
-            self._env = None
+    def _close(self) -> None:
+        env, self._env = getattr(self, "_env", None), None
+        if env is not None:
+            env.close()

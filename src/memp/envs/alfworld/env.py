@@ -1,32 +1,31 @@
 """ALFWorld on the real ``alfworld`` engine (TextWorld PDDL games).
 
-Episodes are the game files of one split, played directly with the TextWorld PDDL
-engine and the official ALFRED wrappers, so ``reset(episode=i)`` always plays game
-``i`` (``AlfredTWEnv`` samples games at random and, with no games, spins forever).
-
-Data comes from, in order: ``data_dir`` (real ALFWorld data or a folder written by
-``memp alfworld generate``), ``$ALFWORLD_DATA/json_2.1.1/<split>``, or the default
-cache of generated games (``~/.cache/memp/alfworld/<split>-seed<S>``). Generated games
-are labelled "ALFWorld-like" everywhere (``env.label``, ``info["alfworld_like"]``).
+Episodes are the game files of one split (see :mod:`memp.envs.alfworld.games` for
+where they come from), played directly with the TextWorld PDDL engine and the official
+ALFRED wrappers, so ``reset(episode=i)`` always plays game ``i`` (``AlfredTWEnv``
+samples games at random and, with no games, spins forever). Generated games are
+labelled "ALFWorld-like" everywhere (``env.label``, ``info["alfworld_like"]``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import re
 from pathlib import Path
 from typing import Any
 
-from memp.envs.alfworld_gen import (
-    MANIFEST,
-    TASK_TYPES,
-    ExpertRunner,
-    default_cache_dir,
-    quiet_alfworld_import,
+from memp.envs.alfworld.games import (
+    _HOW_TO_GET,
+    ENV_SPLITS,
+    _find_games,
+    _interleave,
+    game_task_type,
+    resolve_data,
 )
+from memp.envs.alfworld.generate import TASK_TYPES, ExpertRunner, quiet_alfworld_import
+from memp.envs.base import Env, int_option, names_option
 from memp.errors import InvalidInput, MissingData, MissingDependency, check_choice
 
 _NOOP = re.compile(r"^(look|inventory|help|examine\b.*)$")
@@ -94,175 +93,12 @@ class AlfworldSemantics:
         return re.sub(r"\s*\d+$", "", name.strip().lower())
 
 
-_HOW_TO_GET = (
-    "Get ALFWorld games in one of two ways:\n"
-    "  1. the official ALFWorld game files: set ALFWORLD_DATA (or pass --data / data_dir) to "
-    "an unpacked folder (games in json_2.1.1/<split>/), to a split archive such as "
-    "{split}.tar.xz, or to a folder holding the archives; on a machine with internet "
-    "`alfworld-download` fetches them;\n"
-    "  2. ALFWorld-like games generated locally from the layouts in the alfworld wheel: "
-    "`memp alfworld generate --split {split} --games 60` (then use the default cache, or "
-    "pass data_dir=<--out folder>)."
-)
-
-
-ENV_SPLITS: tuple[str, ...] = ("train", "valid_train", "valid_seen", "valid_unseen")
-_ARCHIVE_SUFFIXES = (".tar.xz", ".tar.gz", ".tgz", ".tar")
-
-
-def game_task_type(game: Path) -> str:
-    """A game's task type: from ``traj_data.json`` where present (generated games and
-    ALFRED-style data), else the first part of its task folder's name
-    (``pick_heat_then_place_in_recep-Egg-None-Fridge-13/trial_.../game.tw-pddl``), which
-    is all the official game files carry."""
-    traj = game.parent / "traj_data.json"
-    if traj.exists():
-        with contextlib.suppress(OSError, json.JSONDecodeError, KeyError):
-            return str(json.loads(traj.read_text())["task_type"])
-    for folder in (game.parent.parent.name, game.parent.name):
-        head = folder.split("-", 1)[0]
-        if head in TASK_TYPES:
-            return head
-    raise InvalidInput(
-        f"cannot tell the task type of {game}: its task folder should be named "
-        f"<task type>-<object>-...  (one of {', '.join(TASK_TYPES)}) or hold traj_data.json"
-    )
-
-
-def _find_games(root: Path, task_types: set[str]) -> list[Path]:
-    """Solvable games under ``root`` in a fixed order (the official collection rules:
-    no ``movable`` or ``Sliced`` task variants, ``solvable`` set in the game file)."""
-    games = []
-    for path in sorted(root.rglob("game.tw-pddl")):
-        s = str(path)
-        if "movable" in s or "Sliced" in s:
-            continue
-        try:
-            if game_task_type(path) not in task_types:
-                continue
-            if not json.loads(path.read_text()).get("solvable"):
-                continue
-        except (OSError, json.JSONDecodeError, InvalidInput):
-            continue
-        games.append(path)
-    return games
-
-
-def _interleave(games: list[Path]) -> list[Path]:
-    by_type: dict[str, list[Path]] = {}
-    for g in games:
-        by_type.setdefault(game_task_type(g), []).append(g)
-    # within a type, a fixed shuffle: sorted task folders run one object after another
-    for t, q in by_type.items():
-        random.Random(t).shuffle(q)
-    queues = [by_type[t] for t in TASK_TYPES if t in by_type]
-    out: list[Path] = []
-    for i in range(max((len(q) for q in queues), default=0)):
-        out.extend(q[i] for q in queues if i < len(q))
-    return out
-
-
-def _unpack(archive: Path) -> Path:
-    """An official split archive unpacked once into the cache; returns the unpacked root.
-
-    Unpacked into a temporary folder and renamed into place, so a killed process never
-    leaves a half-unpacked copy that looks complete.
-    """
-    import hashlib
-    import shutil
-    import tarfile
-    import tempfile
-
-    st = archive.stat()
-    tag = hashlib.sha256(f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
-    dest = default_cache_dir("official", 0).parent / "official" / f"{archive.name}-{tag[:12]}"
-    if dest.is_dir():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        try:
-            tmp.rename(dest)
-        except OSError:  # another process unpacked it first
-            if not dest.is_dir():
-                raise
-    except (OSError, tarfile.TarError) as exc:
-        raise InvalidInput(f"cannot unpack {archive}: {exc}; is it an ALFWorld game archive?") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-def _is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.endswith(_ARCHIVE_SUFFIXES)
-
-
-def _candidates(base: Path, split: str) -> list[Path]:
-    """Where a split's games may be under a user's path: an unpacked official folder
-    (``<base>/json_2.1.1/<split>``, ``<base>/<split>``, or the split folder itself), an
-    archive of a split, or a folder holding ``<split>.tar.xz`` as published."""
-    if _is_archive(base):
-        base = _unpack(base)
-    out = [base / "json_2.1.1" / split, base / split]
-    for suffix in _ARCHIVE_SUFFIXES:
-        arch = base / f"{split}{suffix}"
-        if _is_archive(arch):
-            out.append(_unpack(arch) / "json_2.1.1" / split)
-    out.append(base)
-    return out
-
-
-def resolve_data(split: str, data_dir: str | Path | None, seed: int = 0) -> tuple[Path, bool]:
-    """Where the games of ``split`` are, and whether they are generated (ALFWorld-like).
-
-    Raises :class:`MissingData` (without touching the engine) when there is nothing to play.
-    """
-    tried: list[Path] = []
-    given = data_dir if data_dir is not None else os.environ.get("ALFWORLD_DATA") or None
-    if given is not None:
-        base = Path(given).expanduser()
-        if not base.exists():
-            source = "data_dir" if data_dir is not None else "ALFWORLD_DATA"
-            raise MissingData(
-                f"ALFWorld data path {base} ({source}) does not exist: point it at an unpacked "
-                "official folder (holding json_2.1.1/<split>/), a split archive such as "
-                f"{split}.tar.xz, or a folder holding the archives"
-            )
-        candidates = _candidates(base, split)
-    else:
-        candidates = [default_cache_dir(split, seed)]
-    for cand in candidates:
-        tried.append(cand)
-        if cand.is_dir() and any(cand.rglob("game.tw-pddl")):
-            generated = _manifest(cand)
-            if generated is not None and generated.get("split") not in (None, split):
-                raise InvalidInput(
-                    f"{cand} holds generated games of split {generated.get('split')!r}, not {split!r}; "
-                    f"generate the {split} split with `memp alfworld generate --split {split}`"
-                )
-            return cand, generated is not None
-    where = ", ".join(str(t) for t in tried)
-    raise MissingData(
-        f"no ALFWorld games for split {split!r} (looked in: {where}).\n"
-        + _HOW_TO_GET.format(split=split)
-    )
-
-
-def _manifest(folder: Path) -> dict[str, Any] | None:
-    for d in (folder, *folder.parents[:2]):
-        f = d / MANIFEST
-        if f.exists():
-            return json.loads(f.read_text())
-    return None
-
-
-class AlfworldEnv:
+class AlfworldEnv(Env):
     """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
 
     name = "alfworld"
     family = "household"
+    episode_unit = "games"
 
     def __init__(
         self,
@@ -276,20 +112,12 @@ class AlfworldEnv:
         order: str = "sorted",
     ) -> None:
         self.split = check_choice("ALFWorld split", split, ENV_SPLITS)
-        # Options may arrive as strings from the command line (--opt key=value).
-        if isinstance(task_types, str):
-            task_types = [t.strip() for t in task_types.split(",") if t.strip()]
-        try:
-            max_steps, seed, expert_max_steps = int(max_steps), int(seed), int(expert_max_steps)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(
-                f"max_steps, seed and expert_max_steps must be integers ({exc})"
-            ) from exc
-        types = set(task_types or TASK_TYPES)
+        max_steps = int_option("max_steps", max_steps, minimum=1)
+        seed = int_option("seed", seed)
+        expert_max_steps = int_option("expert_max_steps", expert_max_steps)
+        types = set(names_option(task_types) or TASK_TYPES)
         for t in types:
             check_choice("ALFWorld task type", t, TASK_TYPES)
-        if max_steps < 1:
-            raise InvalidInput(f"max_steps must be at least 1 (got {max_steps})")
         # Find the data first: with no games the engine would have nothing to do (or hang).
         self.data_root, self.alfworld_like = resolve_data(split, data_dir, seed)
         self.games = _find_games(self.data_root, types)
@@ -309,11 +137,7 @@ class AlfworldEnv:
         self._env: Any = None
         self._expert: ExpertRunner | None = None
         self._expert_cache: dict[int, list[str]] = {}
-        self._episode: int | None = None
         self._next_episode = 0
-        self._task = ""
-        self._steps = 0
-        self._done = True
         self._state: Any = None
         self._data_arg = data_dir
         self._seed = seed
@@ -340,40 +164,29 @@ class AlfworldEnv:
     def __len__(self) -> int:
         return len(self.games)
 
-    @property
-    def task(self) -> str:
-        return self._task
-
     def game_file(self, episode: int | None = None) -> Path:
-        i = self._episode if episode is None else episode
-        if i is None:
-            raise InvalidInput("no episode started; call reset(episode=i) first")
-        return self.games[i]
+        return self.games[self._require_episode() if episode is None else episode]
 
     def task_type(self, episode: int | None = None) -> str:
         return game_task_type(self.game_file(episode))
 
     # ------------------------------------------------------------------ protocol
-    def reset(
-        self, *, episode: int | None = None, seed: int | None = None
-    ) -> tuple[str, dict[str, Any]]:
-        if episode is None:
-            episode = (
-                random.Random(seed).randrange(len(self))
-                if seed is not None
-                else self._next_episode % len(self)
-            )
-        if not 0 <= episode < len(self):
-            hint = (
-                f"; generate more with `memp alfworld generate --split {self.split} --games {episode + 1}`"
-                " (the games already there are kept)"
-                if self.alfworld_like
-                else ""
-            )
-            raise InvalidInput(
-                f"episode {episode} is out of range: {self.label} {self.split} has {len(self)} "
-                f"games (0..{len(self) - 1}){hint}"
-            )
+    def _default_episode(self, seed: int | None) -> int:
+        # no episode given: a seeded draw, else the game after the last one played
+        if seed is not None:
+            return random.Random(seed).randrange(len(self))
+        return self._next_episode % len(self)
+
+    def _episodes_phrase(self, episode: int) -> str:
+        hint = (
+            f"; generate more with `memp alfworld generate --split {self.split} --games {episode + 1}`"
+            " (the games already there are kept)"
+            if self.alfworld_like
+            else ""
+        )
+        return f"{self.label} {self.split} has {len(self)} games (0..{len(self) - 1}){hint}"
+
+    def _reset(self, episode: int) -> str:
         env = self._engine()
         env.load(str(self.games[episode]))
         # The grammar picks among phrasings at random: pin it so an episode always reads the same.
@@ -383,27 +196,21 @@ class AlfworldEnv:
             self._state = env.reset()
         finally:
             random.setstate(state)
-        self._episode, self._next_episode = episode, episode + 1
-        self._steps, self._done = 0, False
+        self._next_episode = episode + 1
         text = self._state.feedback
         self._places = set(_ITEM_LIST.findall(text.split("Your task is to:")[0].lower()))
         m = re.search(r"Your task is to: (.+?)\s*$", text, re.S)
         self._task = m.group(1).strip().rstrip(".") if m else ""
-        obs = text.split("=-", 1)[-1].strip() if "-= Welcome" in text else text.strip()
-        return obs, self._info()
+        return text.split("=-", 1)[-1].strip() if "-= Welcome" in text else text.strip()
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._state is None:
-            raise InvalidInput("no episode started; call reset(episode=i) first")
-        if self._done:
-            raise InvalidInput("the episode is over; call reset() to start another")
-        action = (action or "").strip()
-        self._state, _, _ = self._env.step(action)
-        self._steps += 1
+    def _step(self, action: str) -> tuple[str, float, bool, bool]:
+        self._state, _, _ = self._env.step((action or "").strip())
         won = bool(self._state["won"])
-        truncated = not won and self._steps >= self.max_steps
-        self._done = won or truncated
-        return self._state.feedback.strip(), 1.0 if won else 0.0, won, truncated, self._info()
+        return self._state.feedback.strip(), 1.0 if won else 0.0, won, False
+
+    def _outcome(self) -> tuple[bool, float]:
+        won = bool(self._state["won"]) if self._state is not None else False
+        return won, 1.0 if won else 0.0
 
     def admissible_actions(self) -> list[str] | None:
         if self._state is None:
@@ -415,9 +222,7 @@ class AlfworldEnv:
 
         Raw and noisy (detours, open/close pairs, "look"); replaying it wins the game.
         """
-        if self._episode is None:
-            raise InvalidInput("no episode started; call reset(episode=i) first")
-        i = self._episode
+        i = self._require_episode()
         if i not in self._expert_cache:
             game = json.loads(self.games[i].read_text())
             # The game file's own walkthrough (the official expert plan, in the game's
@@ -467,25 +272,21 @@ class AlfworldEnv:
         finally:
             train.close()
 
-    def close(self) -> None:
-        for env in (self._env, self._expert):
+    def _close(self) -> None:
+        for env in (getattr(self, "_env", None), getattr(self, "_expert", None)):
             if env is not None:
-                with contextlib.suppress(Exception):  # closing is best effort
+                with contextlib.suppress(Exception):  # one engine failing to close spares the other
                     env.close()
         self._env = self._expert = None
         self._state = None
 
-    def _info(self) -> dict[str, Any]:
-        won = bool(self._state["won"]) if self._state is not None else False
+    def _extra_info(self) -> dict[str, Any]:
+        i = self._episode
         return {
-            "task": self._task,
-            "admissible": self.admissible_actions(),
-            "won": won,
-            "score": 1.0 if won else 0.0,
-            "episode": self._episode,
+            "episode": i,
             "steps": self._steps,
-            "game_file": str(self.games[self._episode]) if self._episode is not None else None,
-            "task_type": self.task_type() if self._episode is not None else None,
+            "game_file": str(self.games[i]) if i is not None else None,
+            "task_type": self.task_type() if i is not None else None,
             "environment": self.name,
             "label": self.label,
             "alfworld_like": self.alfworld_like,
