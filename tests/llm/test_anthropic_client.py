@@ -33,6 +33,8 @@ class FakeMessagesAPI(BaseHTTPRequestHandler):
         key = self.headers.get("x-api-key") or self.headers.get("authorization", "").removeprefix("Bearer ")
         if key != "test-key":
             return self._send(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        if srv.status != 200:
+            return self._send(srv.status, {"type": "error", "error": {"type": "x", "message": "nope"}})
         if srv.fail_first > 0:
             srv.fail_first -= 1
             return self._send(
@@ -72,6 +74,7 @@ class FakeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), FakeMessagesAPI)
         self.requests: list[dict] = []
         self.fail_first = 0
+        self.status = 200  # another status: answer every call with that error
         self.answer: object = "go to fridge 1"
 
     @property
@@ -166,3 +169,16 @@ def test_spec_and_completion_cache(fake, tmp_path, monkeypatch):
     llm.complete(msgs, temperature=0.7)
     llm.complete(msgs, temperature=0.7)
     assert len(fake.requests) == 3
+
+
+@pytest.mark.parametrize("status", [403, 404, 422])
+def test_http_errors_say_what_to_check(fake, status):
+    fake.status = status
+    with pytest.raises(BackendError) as e:
+        _llm(fake.url, max_retries=0).complete([{"role": "user", "content": "x"}])
+    says = {
+        403: "denied access to model 'claude-test' (403): check the key's permissions",
+        404: "has no model 'claude-test' (404): check the model name",
+        422: "answered HTTP 422 for model 'claude-test'",
+    }[status]
+    assert says in str(e.value) and "ollama" not in str(e.value)  # hints stay with their provider

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -156,23 +157,32 @@ def test_embeddings_through_the_sdk(embedding_server_url):
     assert float(emb.embed(texts[:1])[0] @ vecs[0]) > 0.99  # stable across calls
 
 
-class _FlakyProxy(ThreadingHTTPServer):
-    """Answers the first requests with the given error codes, then forwards to ``target``."""
+class _Loopback(ThreadingHTTPServer):
+    """An OpenAI-compatible endpoint on a free port of 127.0.0.1."""
 
-    def __init__(self, target: str, codes: list[int]) -> None:
-        self.target, self.codes, self.seen = target.rstrip("/"), list(codes), []
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
-    server: _FlakyProxy
-
+class _Quiet(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _FlakyProxy(_Loopback):
+    """Answers the first requests with the given error codes, then forwards to ``target``."""
+
+    def __init__(self, target: str, codes: list[int]) -> None:
+        self.target, self.codes, self.seen = target.rstrip("/"), list(codes), []
+        super().__init__(_ProxyHandler)
+
+
+class _ProxyHandler(_Quiet):
+    server: _FlakyProxy
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
@@ -208,29 +218,25 @@ def test_rate_limits_and_server_errors_are_retried(server_url):
         proxy.server_close()
 
 
-class _KeyRecorder(ThreadingHTTPServer):
-    """An OpenAI-compatible endpoint that records the Authorization header of every call
-    and answers with a fixed chat completion or embedding."""
+class _KeyRecorder(_Loopback):
+    """Records the Authorization header of every call and answers with a fixed chat
+    completion or embedding."""
 
     def __init__(self) -> None:
         self.auth: list[str] = []
-        super().__init__(("127.0.0.1", 0), _KeyHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+        self.status = 200  # another status: answer with an error body instead
+        super().__init__(_KeyHandler)
 
 
-class _KeyHandler(BaseHTTPRequestHandler):
+class _KeyHandler(_Quiet):
     server: _KeyRecorder
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["content-length"]))
         self.server.auth.append(self.headers.get("authorization", ""))
-        if self.path.endswith("/embeddings"):
+        if self.server.status != 200:
+            answer: dict = {"error": {"message": "nope", "type": "x"}}
+        elif self.path.endswith("/embeddings"):
             row = {"object": "embedding", "index": 0, "embedding": [0.6, 0.8]}
             answer = {"object": "list", "model": "m", "data": [row]}
         else:
@@ -240,7 +246,7 @@ class _KeyHandler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }  # fmt: skip
         data = json.dumps(answer).encode()
-        self.send_response(200)
+        self.send_response(self.server.status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -290,3 +296,18 @@ def test_the_memp_service_key_never_reaches_a_provider(key_recorder, monkeypatch
         make_llm("openai:gpt-4o", cache=False)
     with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
         make_embedder("openai:text-embedding-3-small", cache=False)
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (403, "denied access to model 'm' (403): check the key's permissions"),
+        (404, "has no model 'm' (404): check the model name (for Ollama, `ollama pull m`)"),
+        (422, "answered HTTP 422 for model 'm'"),
+    ],
+)
+def test_http_errors_say_what_to_check(key_recorder, status, says):
+    key_recorder.status = status
+    llm = OpenAILLM("m", base_url=key_recorder.url, max_retries=0)
+    with pytest.raises(BackendError, match=re.escape(says)):
+        llm.complete([{"role": "user", "content": "hi"}])

@@ -4,24 +4,72 @@
 test embedder), ``openai:<model>``, ``ollama:<model>``, ``http://host:port/v1#<model>``
 (any OpenAI-compatible embeddings endpoint), ``st:<model>`` (sentence-transformers,
 when installed). With no spec, MEMP_EMBEDDER, then ``memp.toml``, then ``local``.
+
+Specs are resolved by :data:`EMBEDDERS`, a registry like :data:`memp.llm.LLMS`: the
+built-ins below register as a plugin package would (entry point group ``memp.embed``).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 from memp.embed.base import Embedder
-from memp.errors import InvalidInput
+from memp.llm.plugins import Registry, Spec, after, endpoint, ollama_url
 
-__all__ = ["Embedder", "make_embedder"]
+__all__ = ["EMBEDDERS", "Embedder", "make_embedder"]
 
-SPEC_HELP = "local | hash[:dim] | openai:<model> | ollama:<model> | http://host:port/v1#<model> | st:<model>"
 
-_LOCAL: dict[tuple[Any, ...], Any] = {}
-_LOCK = threading.Lock()
+def _prefixed(prefix: str, kind: str) -> Any:
+    def parse(text: str) -> Spec | None:
+        model = after(text, prefix)
+        return None if model is None else Spec(text, kind, model)
+
+    return parse
+
+
+def _hash(text: str) -> Spec | None:
+    return Spec(text, "hash", "") if text == "hash" else _prefixed("hash", "hash")(text)
+
+
+def _local(text: str) -> Spec | None:
+    return Spec(text, "local", "all-minilm-l6-v2-int8") if text == "local" else None
+
+
+def _ollama(text: str) -> Spec | None:
+    model = after(text, "ollama")
+    return None if model is None else Spec(text, "openai", model, ollama_url(), name=text)
+
+
+def _endpoint(text: str) -> Spec | None:
+    found = endpoint(text, "embedding", "nomic-embed")
+    return None if found is None else Spec(text, "openai", found[1], found[0])
+
+
+def _builtins(registry: Registry[Embedder]) -> None:
+    # Registration order is the order of the help text and of claiming a spec.
+    remote = "memp.embed.openai:OpenAIEmbedder.from_spec"
+    registry.register("local", _local, "memp.embed.local:build", help=["local"])
+    # Hashing is cheaper than a cache lookup.
+    registry.register(
+        "hash",
+        _hash,
+        "memp.embed.hashing:HashEmbedder.from_spec",
+        help=["hash[:dim]"],
+        cached=False,
+    )
+    registry.register("openai", _prefixed("openai", "openai"), remote, help=["openai:<model>"])
+    registry.register("ollama", _ollama, remote, help=["ollama:<model>"])
+    registry.register("endpoint", _endpoint, remote, help=["http://host:port/v1#<model>"])
+    registry.register(
+        "st",
+        _prefixed("st", "st"),
+        "memp.embed.sentence_transformers:SentenceTransformerEmbedder.from_spec",
+        help=["st:<model>"],
+    )
+
+
+EMBEDDERS: Registry[Embedder] = Registry("embedder", "memp.embed", builtins=_builtins)
 
 
 def make_embedder(
@@ -37,47 +85,9 @@ def make_embedder(
 
     if spec is None:
         spec = resolve("embedder").value
-    s = spec.strip()
-    inner: Any
-    if s == "hash" or s.startswith("hash:"):
-        from memp.embed.hashing import HashEmbedder
-
-        dim = s.partition(":")[2]
-        if dim and not dim.isdigit():
-            raise InvalidInput(f"hash embedder dim must be an integer, got {dim!r}")
-        return HashEmbedder(dim=int(dim) if dim else 384)
-    if s == "local":
-        from memp.embed.local import MiniLMEmbedder
-
-        key = tuple(sorted(options.items()))
-        with _LOCK:
-            inner = _LOCAL.get(key)
-            if inner is None:
-                inner = _LOCAL[key] = MiniLMEmbedder(**options)
-    elif s.startswith("st:"):
-        from memp.embed.sentence_transformers import SentenceTransformerEmbedder
-
-        inner = SentenceTransformerEmbedder(s[3:], **options)
-    elif s.startswith(("openai:", "ollama:", "http://", "https://")):
-        from memp.embed.openai import OpenAIEmbedder
-
-        if s.startswith("openai:"):
-            inner = OpenAIEmbedder(s[7:], **options)
-        elif s.startswith("ollama:"):
-            host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
-            host = host if "://" in host else "http://" + host
-            inner = OpenAIEmbedder(s[7:], base_url=host.rstrip("/") + "/v1", name=s, **options)
-        else:
-            url, sep, model = s.partition("#")
-            if not sep or not model:
-                raise InvalidInput(
-                    f"embedding endpoint {s!r} needs a model after '#', e.g. http://127.0.0.1:8000/v1#nomic-embed"
-                )
-            inner = OpenAIEmbedder(model, base_url=url, **options)
-    else:
-        raise InvalidInput(f"unknown embedder spec {spec!r}; use one of: {SPEC_HELP}")
-
-    if cache is None or cache is False:
+    plugin, parsed = EMBEDDERS.parse(spec)
+    inner = plugin.builder()(parsed, **options)
+    if not plugin.cached or cache is None or cache is False:
         return inner
     value: Path | bool | None
     if cache is True:

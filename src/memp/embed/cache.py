@@ -7,14 +7,12 @@ re-run of an experiment, or a memory re-indexed after an import, costs lookups o
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from memp.embed.base import Embedder
+from memp.embed.base import Embedder, EmbedderBase
+from memp.llm.cache import SQLiteFile
 from memp.llm.weights import cache_root
 
 
@@ -22,37 +20,27 @@ def default_embed_cache_path() -> Path:
     return cache_root() / "embeddings.sqlite"
 
 
-class CachedEmbedder:
+class CachedEmbedder(SQLiteFile, EmbedderBase):
     """Wraps an Embedder; same name and dim, vectors served from disk when known."""
 
     def __init__(self, inner: Embedder, path: str | Path | None = None) -> None:
+        super().__init__(
+            Path(path) if path else default_embed_cache_path(),
+            "CREATE TABLE IF NOT EXISTS embeddings ("
+            " model TEXT NOT NULL, text_sha TEXT NOT NULL, dim INTEGER NOT NULL,"
+            " vec BLOB NOT NULL, PRIMARY KEY (model, text_sha))",
+        )
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
-        self.path = Path(path) if path else default_embed_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.hits = 0
         self.misses = 0
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        with self._lock, self._conn:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings ("
-                " model TEXT NOT NULL, text_sha TEXT NOT NULL, dim INTEGER NOT NULL,"
-                " vec BLOB NOT NULL, PRIMARY KEY (model, text_sha))"
-            )
 
     @staticmethod
     def _sha(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError(
-                "embed() takes a sequence of texts, not a single string; wrap it in a list"
-            )
-        texts = list(texts)
+    def _embed(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         shas = [self._sha(t) for t in texts]
         found: dict[str, np.ndarray] = {}
@@ -89,7 +77,3 @@ class CachedEmbedder:
         for i, s in enumerate(shas):
             out[i] = found[s]
         return out
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()

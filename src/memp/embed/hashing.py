@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from memp.embed.base import EmbedderBase
+from memp.errors import InvalidInput
+from memp.llm.plugins import Spec
 
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-class HashEmbedder:
+class HashEmbedder(EmbedderBase):
     def __init__(self, dim: int = 384) -> None:
         if dim < 8:
             raise ValueError(f"HashEmbedder dim must be >= 8, got {dim}")
@@ -28,9 +32,14 @@ class HashEmbedder:
         h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
         return h % self.dim, (1.0 if (h >> 63) & 1 else -1.0)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):  # a bare string would embed each character
-            raise TypeError("embed() takes a sequence of texts, not a single string")
+    @classmethod
+    def from_spec(cls, spec: Spec, **_options: Any) -> HashEmbedder:
+        """``hash`` or ``hash:<dim>`` (384 by default); it takes no options."""
+        if spec.model and not spec.model.isdigit():
+            raise InvalidInput(f"hash embedder dim must be an integer, got {spec.model!r}")
+        return cls(dim=int(spec.model) if spec.model else 384)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             words = _WORD.findall(text.lower()) or ["<empty>"]

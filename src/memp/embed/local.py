@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from memp.embed.base import EmbedderBase, unit_rows
 from memp.errors import BackendError, MissingDependency
+from memp.llm.plugins import Shared, Spec
 
 TOKENIZER_PATH = Path(__file__).parent / "data" / "tokenizer.json"
 # sentence-transformers' max_seq_length for this model; longer texts are truncated.
@@ -52,7 +54,7 @@ def onnx_model_path(*, verify: bool = True) -> Path:
     return path
 
 
-class MiniLMEmbedder:
+class MiniLMEmbedder(EmbedderBase):
     """all-MiniLM-L6-v2 sentence embeddings (384 dims) on the CPU."""
 
     dim = 384
@@ -102,19 +104,9 @@ class MiniLMEmbedder:
         (hidden,) = self.session.run(["last_hidden_state"], feeds)
         m = mask[..., None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return unit_rows(pooled)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError(
-                "embed() takes a sequence of texts, not a single string; wrap it in a list"
-            )
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if any(not isinstance(t, str) for t in texts):
-            raise TypeError("embed() takes strings only")
+    def _embed(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Similar lengths together: less padding per batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -122,3 +114,11 @@ class MiniLMEmbedder:
             idx = order[start : start + self.batch_size]
             out[idx] = self._batch([texts[i] for i in idx])
         return out
+
+
+_LOADED: Shared[MiniLMEmbedder] = Shared()
+
+
+def build(spec: Spec, **options: Any) -> MiniLMEmbedder:
+    """The ``local`` embedder; one loaded session per set of options."""
+    return _LOADED.get(tuple(sorted(options.items())), lambda: MiniLMEmbedder(**options))

@@ -6,14 +6,13 @@ already in the Hugging Face cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
+from memp.embed.base import EmbedderBase
 from memp.errors import MissingDependency
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(EmbedderBase):
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 32) -> None:
         try:
             from sentence_transformers import SentenceTransformer
@@ -27,13 +26,9 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self._model, "get_sentence_embedding_dimension", None)
         self.dim = int(get_dim()) if get_dim else int(self.embed(["probe"]).shape[1])
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError(
-                "embed() takes a sequence of texts, not a single string; wrap it in a list"
-            )
+    def _embed(self, texts: list[str]) -> np.ndarray:
         vecs = self._model.encode(
-            list(texts),
+            texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

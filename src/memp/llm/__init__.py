@@ -19,64 +19,102 @@ Provider keys and memp keys never mix: an OpenAI-compatible provider gets the
 read only by :class:`memp.Client`).
 
 With no spec, MEMP_LLM, then ``memp.toml``, then ``local`` decide (see memp.config).
+``scripted`` answers from a script: for tests of memory logic only.
+
+Specs are resolved by :data:`LLMS` (see :mod:`memp.llm.plugins`). The built-ins below
+register exactly as a plugin package would, from its entry point in the group
+``memp.llm``::
+
+    def register(registry):
+        registry.register("mine", parse, "my_package.backend:build", help=["mine:<model>"])
+
+``parse(text)`` returns a :class:`~memp.llm.plugins.Spec` for the specs it owns, else
+None; ``build(spec, cache, **options)`` returns the LLM (an
+:class:`~memp.llm.backend.LLMBackend` gets checks, caching and the ledger for free).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 from memp.errors import InvalidInput
 from memp.llm.base import LLM, Completion, Message
+from memp.llm.plugins import Registry, Spec, after, endpoint, ollama_url
+from memp.llm.weights import DEFAULT_MODEL, FAST_MODEL
 
-__all__ = ["LLM", "Completion", "Message", "make_llm", "parse_llm_spec"]
+__all__ = ["LLM", "LLMS", "Completion", "Message", "make_llm", "parse_llm_spec"]
 
-SPEC_HELP = (
-    "local | local:fast | <path>.gguf | openai:<model> | ollama:<model> | "
-    "anthropic:<model> | http://host:port/v1#<model>"
-)
 
-# Loading a local model costs seconds and ~1-2 GB: one instance per (file, options).
-_LOCAL: dict[tuple[Any, ...], Any] = {}
-_LOCAL_LOCK = threading.Lock()
+def _local(text: str) -> Spec | None:
+    if text == "local":
+        return Spec(text, "local", DEFAULT_MODEL)
+    if text in {"local:fast", "local-fast"}:
+        return Spec(text, "local", FAST_MODEL)
+    rest = after(text, "local")
+    if rest is None:
+        return None
+    if rest.endswith(".gguf"):
+        return Spec(text, "gguf", rest)
+    raise InvalidInput(f"unknown local model {rest!r}; use local, local:fast or local:<path>.gguf")
+
+
+def _gguf(text: str) -> Spec | None:
+    return Spec(text, "gguf", text) if text.endswith(".gguf") and "://" not in text else None
+
+
+def _openai(text: str) -> Spec | None:
+    model = after(text, "openai")
+    return Spec(text, "openai", model, name=f"openai:{model}") if model else None
+
+
+def _ollama(text: str) -> Spec | None:
+    model = after(text, "ollama")
+    return Spec(text, "openai", model, ollama_url(), name=f"ollama:{model}") if model else None
+
+
+def _anthropic(text: str) -> Spec | None:
+    model = after(text, "anthropic")
+    return Spec(text, "anthropic", model) if model else None
+
+
+def _endpoint(text: str) -> Spec | None:
+    found = endpoint(text, "LLM", "qwen2.5")
+    return None if found is None else Spec(text, "openai", found[1], found[0], name=text)
+
+
+def _scripted(text: str) -> Spec | None:
+    return Spec(text, "scripted", text) if text == "scripted" or after(text, "scripted") else None
+
+
+def _builtins(registry: Registry[LLM]) -> None:
+    # Registration order is the order of the help text and of claiming a spec.
+    local = "memp.llm.local:build"
+    remote = "memp.llm.openai:OpenAILLM.from_spec"
+    registry.register("local", _local, local, help=["local", "local:fast"])
+    registry.register("gguf", _gguf, local, help=["<path>.gguf"])
+    registry.register("openai", _openai, remote, help=["openai:<model>"])
+    registry.register("ollama", _ollama, remote, help=["ollama:<model>"])
+    registry.register(
+        "anthropic",
+        _anthropic,
+        "memp.llm.anthropic:AnthropicLLM.from_spec",
+        help=["anthropic:<model>"],
+    )
+    registry.register("endpoint", _endpoint, remote, help=["http://host:port/v1#<model>"])
+    # For tests of memory logic only (no help entry: nothing to demonstrate with).
+    registry.register(
+        "scripted", _scripted, "memp.llm.scripted:ScriptedLLM.from_spec", cached=False
+    )
+
+
+LLMS: Registry[LLM] = Registry("LLM", "memp.llm", builtins=_builtins)
 
 
 def parse_llm_spec(spec: str) -> tuple[str, str, str | None]:
     """Split a spec into (kind, model, base_url). Raises InvalidInput on nonsense."""
-    s = spec.strip()
-    if not s:
-        raise InvalidInput(f"empty LLM spec; use one of: {SPEC_HELP}")
-    if s == "local":
-        return "local", "qwen2.5-coder-1.5b", None
-    if s in {"local:fast", "local-fast"}:
-        return "local", "qwen2.5-coder-0.5b", None
-    if s.startswith("local:"):
-        rest = s.removeprefix("local:")
-        if rest.endswith(".gguf"):
-            return "gguf", rest, None
-        raise InvalidInput(
-            f"unknown local model {rest!r}; use local, local:fast or local:<path>.gguf"
-        )
-    if s.endswith(".gguf") and "://" not in s:
-        return "gguf", s, None
-    if s.startswith(("http://", "https://")):
-        url, sep, model = s.partition("#")
-        if not sep or not model:
-            raise InvalidInput(
-                f"LLM endpoint {s!r} needs a model after '#', e.g. http://127.0.0.1:8000/v1#qwen2.5"
-            )
-        return "openai", model, url
-    kind, sep, model = s.partition(":")
-    if sep and model and kind in {"openai", "ollama", "anthropic"}:
-        if kind == "ollama":
-            host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434")
-            if "://" not in host:
-                host = "http://" + host
-            return "openai", model, host.rstrip("/") + "/v1"
-        return kind, model, None
-    raise InvalidInput(f"unknown LLM spec {spec!r}; use one of: {SPEC_HELP}")
+    parsed = LLMS.parse(spec)[1]
+    return parsed.kind, parsed.model, parsed.base_url
 
 
 def _completion_cache(setting: str | Path | bool | None) -> Any:
@@ -107,48 +145,6 @@ def make_llm(
         from memp.config import resolve
 
         spec = resolve("llm").value
-    kind, model, base_url = parse_llm_spec(spec)
-    completion_cache = _completion_cache(cache)
-    if kind in {"local", "gguf"}:
-        from memp.llm.local import LocalLLM, _import_llama
-
-        _import_llama()  # the missing runtime is the first thing to report
-        if kind == "local":
-            from memp.llm.weights import ensure_model
-
-            path = ensure_model(model)
-            name = f"local:{model}-q4_k_m"
-        else:
-            path = Path(model).expanduser()
-            if not path.is_file():
-                raise InvalidInput(f"GGUF model file {path} does not exist")
-            name = f"gguf:{path.name}"
-        key = (str(path.resolve()), tuple(sorted(options.items())))
-        with _LOCAL_LOCK:
-            base = _LOCAL.get(key)
-            if base is None:
-                base = _LOCAL[key] = LocalLLM(path, name=name, **options)
-        if completion_cache is None and base.cache is None:
-            return base
-        # Share the loaded weights; give this caller its own cache setting.
-        return _with_cache(base, completion_cache)
-    if kind == "anthropic":
-        from memp.llm.anthropic import AnthropicLLM
-
-        return AnthropicLLM(model, base_url=base_url, cache=completion_cache, **options)
-    from memp.llm.openai import OpenAILLM
-
-    name = (
-        f"openai:{model}"
-        if base_url is None
-        else (f"ollama:{model}" if spec.startswith("ollama:") else f"{base_url}#{model}")
-    )
-    return OpenAILLM(model, base_url=base_url, name=name, cache=completion_cache, **options)
-
-
-def _with_cache(base: Any, cache: Any) -> Any:
-    import copy
-
-    view = copy.copy(base)  # shares the Llama object and its lock
-    view.cache = cache
-    return view
+    plugin, parsed = LLMS.parse(spec)
+    completion_cache = _completion_cache(cache) if plugin.cached else None
+    return plugin.builder()(parsed, completion_cache, **options)

