@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from env_data import TRAVELPLANNER_QUERIES as QUERIES
 from memp.agent import ReActAgent
 from memp.envs import make_env
 from memp.envs.travelplanner import DB_FILES, TravelPlannerEnv, format_plan, parse_plan
+from memp.envs.travelplanner import env as tp_env
 from memp.errors import MissingData
 from memp.policies import ExpertPolicy
 
-TOOLS = ("FlightSearch", "DistanceMatrix", "AccommodationSearch", "RestaurantSearch",
-         "AttractionSearch", "CitySearch", "NotebookWrite", "Planner")  # fmt: skip
+TOOLS = ("FlightSearch", "GoogleDistanceMatrix", "DistanceMatrix", "AccommodationSearch",
+         "RestaurantSearch", "AttractionSearch", "CitySearch", "NotebookWrite", "Planner")  # fmt: skip
 
 
 @pytest.fixture()
@@ -31,10 +33,14 @@ def test_expert_plays_each_query_to_success(env: TravelPlannerEnv) -> None:
         assert traj.success is True, traj.steps[-1].observation
         assert traj.steps[-1].action.startswith("Planner[")
         ev = env.last_evaluation
-        assert ev is not None and ev["final_pass"]
-        assert all(v[0] is not False for v in ev["commonsense"].values())
+        assert ev is not None and ev.final_pass
+        assert all(c.passed is True for c in ev.commonsense.values())
     # The second query's hard constraints (cuisine, room type, no flight) were all checked.
-    assert all(ev["hard"][k][0] is True for k in ("valid_cuisine", "valid_room_type", "valid_transportation"))
+    assert ev.hard is not None
+    assert all(
+        ev.hard[k].passed is True
+        for k in ("valid_cuisine", "valid_room_type", "valid_transportation")
+    )
 
 
 def test_tools_answer_in_the_benchmark_formats(env: TravelPlannerEnv) -> None:
@@ -46,7 +52,7 @@ def test_tools_answer_in_the_benchmark_formats(env: TravelPlannerEnv) -> None:
     assert env.notebook[0]["Short Description"] == "Flights from Ithaca to Charlotte"
     obs, *_ = env.step("DistanceMatrix[Ithaca, Charlotte, taxi]")
     assert "cost: 1050" in obs
-    obs, *_ = env.step("DistanceMatrix[Ithaca, Charlotte, self-driving]")
+    obs, *_ = env.step("GoogleDistanceMatrix[Ithaca, Charlotte, self-driving]")
     assert "cost: 52" in obs
     assert "Luigi's Trattoria" in env.step("RestaurantSearch[Charlotte]")[0]
     assert "Entire loft with view" in env.step("AccommodationSearch[Charlotte]")[0]
@@ -67,39 +73,41 @@ def _expert_plan(env: TravelPlannerEnv, episode: int) -> list[dict]:
 def test_evaluator_catches_broken_constraints(env: TravelPlannerEnv) -> None:
     q = env.queries[1]  # two people, cuisine Italian+Chinese, entire room, no flight, $1,000
     good = _expert_plan(env, 1)
-    assert env.evaluator.evaluate(q, good)["final_pass"]
+    assert env.evaluator.evaluate(q, good).final_pass
 
     flight = [dict(d) for d in good]
-    flight[0]["transportation"] = "Flight Number: F0000001, from Ithaca to Charlotte, Departure Time: 05:38, Arrival Time: 07:46"
-    assert env.evaluator.hard(q, flight)["valid_transportation"][0] is False
+    flight[0]["transportation"] = (
+        "Flight Number: F0000001, from Ithaca to Charlotte, Departure Time: 05:38, Arrival Time: 07:46"
+    )
+    assert env.evaluator.hard(q, flight)["valid_transportation"].passed is False
     # Self-driving back after a flight out is the benchmark's "conflicting transportation".
-    assert env.evaluator.commonsense(q, flight)["is_valid_transportation"][0] is False
+    assert env.evaluator.commonsense(q, flight)["is_valid_transportation"].passed is False
 
     shared = [dict(d) for d in good]
     for d in shared[:2]:
         d["accommodation"] = "Shared bunk by the park, Charlotte"
-    assert env.evaluator.hard(q, shared)["valid_room_type"][0] is False
+    assert env.evaluator.hard(q, shared)["valid_room_type"].passed is False
 
     no_chinese = [dict(d) for d in good]
     no_chinese[1]["lunch"] = "Bombay Vada Pav, Charlotte"
-    assert env.evaluator.hard(q, no_chinese)["valid_cuisine"][0] is False
+    assert env.evaluator.hard(q, no_chinese)["valid_cuisine"].passed is False
 
     repeated = [dict(d) for d in good]
     repeated[1]["dinner"] = repeated[0]["dinner"]
-    assert env.evaluator.commonsense(q, repeated)["is_valid_restaurants"][0] is False
+    assert env.evaluator.commonsense(q, repeated)["is_valid_restaurants"].passed is False
 
     invented = [dict(d) for d in good]
     invented[1]["lunch"] = "The Imaginary Bistro, Charlotte"
     ev = env.evaluator.evaluate(q, invented)
-    assert ev["commonsense"]["is_valid_information_in_sandbox"][0] is False
-    assert ev["hard"] is None and not ev["final_pass"]  # hard checks need a grounded plan
+    assert ev.commonsense["is_valid_information_in_sandbox"].passed is False
+    assert ev.hard is None and not ev.final_pass  # hard checks need a grounded plan
 
     one_night = [dict(d) for d in good]
     one_night[1]["accommodation"] = "Cozy room near downtown, Charlotte"  # loft needs 2 nights
-    assert env.evaluator.commonsense(q, one_night)["is_valid_accommodation"][0] is False
+    assert env.evaluator.commonsense(q, one_night)["is_valid_accommodation"].passed is False
 
-    expensive = dict(q, budget=300)
-    assert env.evaluator.hard(expensive, good)["valid_cost"][0] is False
+    expensive = dataclasses.replace(q, budget=300)
+    assert env.evaluator.hard(expensive, good)["valid_cost"].passed is False
     assert env.evaluator.total_cost(q, good) == 52 * 2 + 150 * 2 + (35 + 15 + 18 + 25 + 22) * 2
 
 
@@ -107,7 +115,9 @@ def test_plan_text_round_trips_and_a_bad_plan_loses(env: TravelPlannerEnv) -> No
     plan = _expert_plan(env, 0)
     assert parse_plan(format_plan(plan)) == [{**d, "days": d["days"]} for d in plan]
     env.reset(episode=0)
-    obs, reward, terminated, _, info = env.step("Planner[Day 1:\nCurrent City: Charlotte\nTransportation: -]")
+    obs, reward, terminated, _, info = env.step(
+        "Planner[Day 1:\nCurrent City: Charlotte\nTransportation: -]"
+    )
     assert terminated and not info["won"] and reward == 0.0
     assert "Failed" in obs
 
@@ -129,9 +139,12 @@ def test_missing_files_are_each_listed_with_their_origin(tmp_path: Path) -> None
 def test_nothing_given_names_the_flags_and_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEMP_TRAVELPLANNER_DB", raising=False)
     monkeypatch.delenv("MEMP_TRAVELPLANNER_QUERIES", raising=False)
+    monkeypatch.setattr(tp_env, "default_data", lambda: None)  # no ../shared/travelplanner
     with pytest.raises(MissingData) as err:
         make_env("travelplanner")
-    assert "MEMP_TRAVELPLANNER_DB" in str(err.value) and "MEMP_TRAVELPLANNER_QUERIES" in str(err.value)
+    assert "MEMP_TRAVELPLANNER_DB" in str(err.value) and "MEMP_TRAVELPLANNER_QUERIES" in str(
+        err.value
+    )
 
 
 def test_paths_from_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

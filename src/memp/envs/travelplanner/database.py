@@ -1,10 +1,10 @@
-"""The TravelPlanner database and query files, read from the official formats.
+"""The TravelPlanner database, read from the official formats.
 
-The database directory has the layout of the official ``database`` folder; queries
-are ``.jsonl`` / ``.json`` / ``.csv`` files as exported from the Hugging Face dataset
-``osunlp/TravelPlanner``. Helpers that read the benchmark's text fields
-(``"Charlotte(North Carolina)"``, ``"Name, City"``, ``"from A to B"``) live here too,
-as the evaluator and the environment both use them.
+The database directory has the layout of the official ``database`` folder. The flights
+table is optional: without it, a query's flights come from its reference information
+(:attr:`Query.flights <memp.envs.travelplanner.query.Query.flights>`). Helpers that read
+the benchmark's text fields (``"Charlotte(North Carolina)"``, ``"Name, City"``, ``"from
+A to B"``) live here too, as the evaluator and the environment both use them.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memp.errors import InvalidInput
-
 ORIGIN_DB = (
     "the TravelPlanner database (the `database` folder of the official release, "
     "https://github.com/OSU-NLP-Group/TravelPlanner, downloaded and unzipped)"
@@ -28,6 +26,8 @@ ORIGIN_QUERIES = (
     "the TravelPlanner queries (Hugging Face dataset `osunlp/TravelPlanner`, config "
     "train / validation / test, saved as .jsonl, .json or .csv)"
 )
+# the flights table is millions of rows and not always at hand: it is optional
+OPTIONAL_DB_FILES = ("flights",)
 DB_FILES = {
     "flights": "flights/clean_Flights_2022.csv",
     "accommodations": "accommodations/clean_accommodations_2022.csv",
@@ -40,7 +40,7 @@ DB_FILES = {
 
 def _parse_literal(value: Any) -> Any:
     """Fields the official CSV stores as Python literals ("['2022-03-16']", "{'cuisine': None}")."""
-    if isinstance(value, str) and value[:1] in "[{(":
+    if isinstance(value, str) and value[:1] and value[:1] in "[{(":
         try:
             return ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -80,6 +80,25 @@ def _present(value: Any) -> bool:
 # -- the database -------------------------------------------------------------------
 
 
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [
+            {k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(f)
+        ]
+
+
+def _by(rows: list[dict[str, str]], key: str) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        out.setdefault(r.get(key, ""), []).append(r)
+    return out
+
+
+# each table's name and city columns, as the official CSVs spell them
+_COLUMNS = {"accommodations": ("NAME", "city"), "restaurants": ("Name", "City"),
+            "attractions": ("Name", "City")}  # fmt: skip
+
+
 @dataclass
 class Database:
     flights: list[dict[str, str]]
@@ -89,18 +108,23 @@ class Database:
     distances: dict[tuple[str, str], tuple[str, str]]
     city_state: dict[str, str]
     state_cities: dict[str, list[str]] = field(default_factory=dict)
+    # rows by city, built once: every check looks places up by city
+    _index: dict[str, dict[str, list[dict[str, str]]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for table, (_name, city) in _COLUMNS.items():
+            self._index[table] = _by(getattr(self, table), city)
+
+    def flights_numbered(self, number: str) -> list[dict[str, str]]:
+        """The flights table's rows of one flight number (an empty table has none)."""
+        if "flights" not in self._index:  # built on first use: the full table is large
+            self._index["flights"] = _by(self.flights, "Flight Number")
+        return self._index["flights"].get(number, [])
 
     @classmethod
     def load(cls, root: Path) -> Database:
-        def rows(rel: str) -> list[dict[str, str]]:
-            with open(root / rel, newline="", encoding="utf-8") as f:
-                return [
-                    {k.strip(): (v or "").strip() for k, v in r.items() if k}
-                    for r in csv.DictReader(f)
-                ]
-
         dist: dict[tuple[str, str], tuple[str, str]] = {}
-        for r in rows(DB_FILES["distance"]):
+        for r in _rows(root / DB_FILES["distance"]):
             dist[(r.get("origin", ""), r.get("destination", ""))] = (
                 r.get("duration", ""),
                 r.get("distance", ""),
@@ -112,35 +136,31 @@ class Database:
                 city, state = (x.strip() for x in line.split("\t", 1))
                 city_state[city] = state
                 state_cities.setdefault(state, []).append(city)
+        flights = root / DB_FILES["flights"]
         return cls(
-            flights=rows(DB_FILES["flights"]),
-            accommodations=rows(DB_FILES["accommodations"]),
-            restaurants=rows(DB_FILES["restaurants"]),
-            attractions=rows(DB_FILES["attractions"]),
+            flights=_rows(flights) if flights.is_file() else [],
+            accommodations=_rows(root / DB_FILES["accommodations"]),
+            restaurants=_rows(root / DB_FILES["restaurants"]),
+            attractions=_rows(root / DB_FILES["attractions"]),
             distances=dist,
             city_state=city_state,
             state_cities=state_cities,
         )
 
-    # Lookups follow the benchmark: the name as a substring, the city exactly.
-    def find(self, table: str, name: str, city: str) -> dict[str, str] | None:
-        rows = getattr(self, table)
-        name_key, city_key = ("NAME", "city") if table == "accommodations" else ("Name", "City")
-        for r in rows:
-            if name and name in r.get(name_key, "") and r.get(city_key, "") == city:
-                return r
-        return None
+    def in_city(self, table: str, city: str) -> list[dict[str, str]]:
+        return self._index[table].get(city, [])
 
-    def flight(
-        self, number: str, origin: str | None = None, dest: str | None = None
-    ) -> dict[str, str] | None:
-        for r in self.flights:
-            if r.get("Flight Number") == number and (
-                origin is None
-                or (r.get("OriginCityName") == origin and r.get("DestCityName") == dest)
-            ):
-                return r
-        return None
+    def matches(self, table: str, name: str, city: str) -> list[dict[str, str]]:
+        """Rows of ``city`` whose name contains ``name``: the benchmark's lookup (a name
+        as written in a plan may be a shortened form of the table's)."""
+        if not name:
+            return []
+        key = _COLUMNS[table][0]
+        return [r for r in self.in_city(table, city) if name in r.get(key, "")]
+
+    def find(self, table: str, name: str, city: str) -> dict[str, str] | None:
+        hits = self.matches(table, name, city)
+        return hits[0] if hits else None
 
     def drive(self, origin: str, dest: str, mode: str) -> dict[str, Any]:
         """Duration, distance and cost of driving; cost None when there is no route."""
@@ -156,51 +176,3 @@ class Database:
             return out
         out["cost"] = int(km * 0.05) if "driving" in mode else int(km) if mode == "taxi" else None
         return out
-
-
-# -- queries ------------------------------------------------------------------------
-
-
-def load_queries(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".jsonl":
-        raw = [
-            json.loads(line)
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
-    elif path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        raw = data if isinstance(data, list) else data.get("data", [data])
-    elif path.suffix == ".csv":
-        csv.field_size_limit(1 << 30)
-        with open(path, newline="", encoding="utf-8") as f:
-            raw = list(csv.DictReader(f))
-    else:
-        raise InvalidInput(f"unsupported query file {path}: use .jsonl, .json or .csv")
-    out = []
-    for i, r in enumerate(raw):
-        try:
-            q = {k: _parse_literal(v) for k, v in r.items() if k}
-            for k in ("days", "visiting_city_number", "people_number"):
-                q[k] = int(_num(q[k]))
-            q["budget"] = _num(q["budget"])
-            q["local_constraint"] = dict(q.get("local_constraint") or {})
-            if isinstance(q.get("date"), str):
-                q["date"] = [q["date"]]
-        except (KeyError, ValueError, SyntaxError) as e:
-            raise InvalidInput(
-                f"query {i} of {path} is not in the TravelPlanner format: {e}"
-            ) from e
-        out.append(q)
-    return out
-
-
-def _resolve_queries(queries: Path, split: str) -> Path | None:
-    if queries.is_file():
-        return queries
-    for ext in (".jsonl", ".json", ".csv"):
-        cand = queries / f"{split}{ext}"
-        if cand.exists():
-            return cand
-    return None
-
