@@ -168,3 +168,15 @@ def test_both_official_day_headers_parse() -> None:
     a = parse_plan("Day 1:\nCurrent City: Charlotte\nBreakfast: Subway, Charlotte")
     b = parse_plan("Day: 1\nCurrent City: Charlotte\nBreakfast: Subway, Charlotte")
     assert a == b and a[0]["breakfast"] == "Subway, Charlotte" and a[0]["lunch"] == "-"
+
+
+def test_a_records_fields_are_checked_against_its_own_text(env: TravelPlannerEnv) -> None:
+    from memp.envs.travelplanner import disagreements
+
+    for q in env.queries:  # the records' annotations and their texts agree
+        assert disagreements(q, env.db.city_state) == {}
+    tampered = dataclasses.replace(env.queries[1], room_type="private room", people_number=3)
+    assert disagreements(tampered, env.db.city_state) == {
+        "people_number": (3, 2),
+        "room_type": ("private room", "entire room"),
+    }

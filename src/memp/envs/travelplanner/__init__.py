@@ -38,7 +38,13 @@ from memp.envs.travelplanner.evaluate import (
     format_plan,
     parse_plan,
 )
-from memp.envs.travelplanner.query import Query, load_queries, query_from_record, query_from_text
+from memp.envs.travelplanner.query import (
+    Query,
+    disagreements,
+    load_queries,
+    query_from_record,
+    query_from_text,
+)
 
 __all__ = [
     "COMMONSENSE",
@@ -64,6 +70,7 @@ __all__ = [
     "before_paren",
     "default_data",
     "default_database",
+    "disagreements",
     "evaluate_plan",
     "format_plan",
     "from_to",

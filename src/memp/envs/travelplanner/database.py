@@ -121,6 +121,22 @@ class Database:
             self._index["flights"] = _by(self.flights, "Flight Number")
         return self._index["flights"].get(number, [])
 
+    def flights_on(self, origin: str, dest: str, date: str) -> list[dict[str, str]]:
+        """The flights table's rows from ``origin`` to ``dest`` on ``date``."""
+        if "routes" not in self._index:
+            routes: dict[str, list[dict[str, str]]] = {}
+            for r in self.flights:
+                key = "|".join(
+                    (
+                        r.get("OriginCityName", ""),
+                        r.get("DestCityName", ""),
+                        r.get("FlightDate", ""),
+                    )
+                )
+                routes.setdefault(key, []).append(r)
+            self._index["routes"] = routes
+        return self._index["routes"].get(f"{origin}|{dest}|{date}", [])
+
     @classmethod
     def load(cls, root: Path) -> Database:
         dist: dict[tuple[str, str], tuple[str, str]] = {}

@@ -341,15 +341,13 @@ class TravelPlannerEnv(Env):
         assert self._q is not None
         origin, dest = before_paren(origin), before_paren(dest)
         rows, seen = [], set()
-        for r in (*self._q.flights, *self.db.flights):
+        ref = [
+            r for r in self._q.flights
+            if (r.get("OriginCityName"), r.get("DestCityName"), r.get("FlightDate")) == (origin, dest, date)
+        ]  # fmt: skip
+        for r in (*ref, *self.db.flights_on(origin, dest, date)):
             key = (r.get("Flight Number"), r.get("FlightDate"))
-            if key in seen:
-                continue
-            if (
-                r.get("OriginCityName") == origin
-                and r.get("DestCityName") == dest
-                and r.get("FlightDate") == date
-            ):
+            if key not in seen:  # a flight in both the reference and the table is shown once
                 rows.append(r)
                 seen.add(key)
         if not rows:

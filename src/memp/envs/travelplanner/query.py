@@ -214,6 +214,23 @@ def load_queries(
     return out
 
 
+def disagreements(q: Query, cities: Mapping[str, str]) -> dict[str, tuple[Any, Any]]:
+    """Where a record's fields and its own query text disagree: field -> (recorded,
+    read from the text). A record without text has nothing to compare; a text that
+    cannot be read is an :class:`InvalidInput`."""
+    if not q.text:
+        return {}
+    read = parse_constraints(q.text, cities)
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in Constraints.__dataclass_fields__:
+        mine, theirs = getattr(q, name), getattr(read, name)
+        if name == "cuisine":  # the order cuisines are named in does not matter
+            mine, theirs = set(mine or ()), set(theirs or ())
+        if mine != theirs:
+            out[name] = (getattr(q, name), getattr(read, name))
+    return out
+
+
 def resolve_queries(queries: Path, split: str) -> Path | None:
     """A query file, or ``<split>.jsonl|json|csv`` in a folder."""
     if queries.is_file():
