@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memp.agent import ReActAgent, detect_loop, map_action, parse_action
+from memp.agents.react import ReActAgent, detect_loop, map_action, parse_action
 from memp.embed.hashing import HashEmbedder
 from memp.envs import make_env
 from memp.llm.scripted import ScriptedLLM

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from memp.agents.skill import SkillAgent
 from memp.distill import expert_trajectory
 from memp.embed.hashing import HashEmbedder
-from memp.execute import ExecConfig, SkillAgent, build_skill_memory, compile_program, task_template
 from memp.memory import Memory
+from memp.skills.compile import build_skill_memory, compile_program, task_template
+from memp.skills.runtime import ExecConfig
 from memp.template import align
 from skill_games import games_dir
 
@@ -50,18 +52,19 @@ def test_programs_are_parametrized_and_drop_navigation(alf) -> None:
     sem = alf["train"].semantics
     for p in alf["procs"]:
         prog = p.program
-        assert prog["key"] == p.task_key and set(prog["slots"]) <= {"object", "target"}
-        acts = [s["action"] for s in prog["steps"] if s["op"] == "act"]
+        assert prog is not None
+        assert prog.key == p.task_key and set(prog.slots) <= {"object", "target"}
+        acts = [str(s.action) for s in prog.steps if s.op == "act"]
         assert acts and not any(sem.is_navigation(a) for a in acts)
         assert all("{object}" in a or "{target}" in a for a in acts)
         # the thing the task is about is searched for, not fetched from a fixed place
-        assert prog["steps"][0] == {"op": "find", "what": "object"}
-        assert prog["priors"]["found"]
+        assert prog.steps[0].model_dump() == {"op": "find", "what": "object"}
+        assert prog.priors is not None and prog.priors.found
         assert p.trajectory is not None and p.trajectory.metadata["verified"] is True
     # without generalization the nearest trajectory is kept literally, moves included
     raw = alf["procs"][0].trajectory
     literal = compile_program([raw], sem, key=task_template(raw, sem)[0], generalize=False)
-    assert any(sem.is_navigation(s["action"]) for s in literal["steps"])
+    assert any(sem.is_navigation(str(s.action)) for s in literal.steps)
 
 
 def test_skill_wins_held_out_games_without_any_llm(alf) -> None:
@@ -82,7 +85,7 @@ def test_mechanisms_switch_off(alf) -> None:
     full = SkillAgent(alf["memory"], None, config=ExecConfig.no_llm()).run(alf["held"], i)
     no_compile = SkillAgent(alf["memory"], None, config=ExecConfig.no_llm(compile=False))
     prog, binding, _, _ = no_compile.select(full.task, "alfworld", alf["held"].semantics)
-    assert prog is not None and prog["generalized"] is False and binding
+    assert prog is not None and prog.generalized is False and binding
     no_priors = SkillAgent(alf["memory"], None, config=ExecConfig.no_llm(priors=False))
     t = no_priors.run(alf["held"], i)
     assert t.metadata["retrieved"] and len(t.steps) >= 1
@@ -135,8 +138,9 @@ def test_same_mechanisms_run_on_textworld_cooking(tmp_path) -> None:
     memory = Memory(tmp_path / "tw.db", embedder=HashEmbedder())
     procs = build_skill_memory(memory, experts, train.semantics, env=train)
     program = compile_program([p.trajectory for p in procs[:3]], train.semantics)
-    reads = [st for st in program["steps"] if st["op"] == "read"]
-    assert len(reads) == 1 and reads[0]["before"] and "{read1}" in str(program["steps"])
+    reads = [st for st in program.steps if st.op == "read"]
+    assert len(reads) == 1 and reads[0].before
+    assert any("{read1}" in str(st.action) for st in program.steps if st.op == "act")
     agent = SkillAgent(memory, None, config=ExecConfig.no_llm(max_steps=30))
     for i in range(len(held)):
         t = agent.run(held, i)
@@ -151,7 +155,7 @@ def test_same_mechanisms_run_on_textworld_cooking(tmp_path) -> None:
 
 
 def test_read_value_uses_the_learned_context() -> None:
-    from memp.execute import read_value
+    from memp.skills.text import read_value
 
     text = "Recipe #1 ... Ingredients: purple potato Directions: slice the purple potato"
     assert read_value(text, ["ingredients"], ["directions"]) == "purple potato"

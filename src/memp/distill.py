@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from memp.skills.text import Mentions, abstract, read_span, words
 from memp.template import normalize
 from memp.types import Step, Trajectory
 
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
     from memp.envs.base import ActionSemantics, Env
 
 
-def _mentions(semantics: ActionSemantics):
-    from memp.execute import Mentions
-
-    return Mentions(semantics)
+def _mentions(steps: list[Step], semantics: ActionSemantics) -> Mentions:
+    """Every name the steps' observations and places show."""
+    mentions = Mentions(semantics)
+    for s in steps:
+        mentions.observe(s.action, s.observation)
+    return mentions
 
 
 def _drop_noise(steps: list[Step], semantics: ActionSemantics, task: str = "") -> list[Step]:
@@ -45,11 +48,7 @@ def _readings_used_later(
     The value is what stays literal in the later action once the entities the
     environment reports are abstracted: an ingredient named only in a cookbook.
     """
-    from memp.execute import _read_value, _words, abstract
-
-    mentions = _mentions(semantics)
-    for s in steps:
-        mentions.observe(s.action, s.observation)
+    mentions = _mentions(steps, semantics)
     # the actions that do something, abstracted once: (index, abstract action)
     acting = [
         (i, abstract(s.action, mentions, place=None, slot_of_type={})[0])
@@ -57,22 +56,20 @@ def _readings_used_later(
         if not (semantics.is_noop(s.action) or semantics.is_navigation(s.action))
     ]
     keep: set[int] = set()
-    task = set(_words(task_text))
+    task = set(words(task_text))
     for i, s in enumerate(steps):
         if not semantics.is_noop(s.action) or semantics.failed(s.action, s.observation):
             continue
-        reading = [(normalize(s.action), _words(s.observation))]
-        known = set(_words(s.action)) | task
-        if any(_read_value(abs_a, reading, known) is not None for j, abs_a in acting if j > i):
+        reading = [(normalize(s.action), words(s.observation))]
+        known = set(words(s.action)) | task
+        if any(read_span(abs_a, reading, known) is not None for j, abs_a in acting if j > i):
             keep.add(i)
     return keep
 
 
 def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
     """Remove visits whose actions only touched the place and found nothing used later."""
-    mentions = _mentions(semantics)
-    for s in steps:
-        mentions.observe(s.action, s.observation)
+    mentions = _mentions(steps, semantics)
     # segments: a navigation step and what was done there before the next one
     segments: list[list[int]] = []
     for i, s in enumerate(steps):
@@ -86,7 +83,7 @@ def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
         later_used[j] = set(acc)
         for i in segments[j]:
             if not semantics.is_navigation(steps[i].action):
-                acc |= {n for _, _, n in mentions.find(normalize(steps[i].action))}
+                acc |= mentions.named(steps[i].action)
     keep: list[int] = []
     for j, seg in enumerate(segments):
         head = steps[seg[0]]
@@ -94,9 +91,7 @@ def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
             keep.extend(seg)
             continue
         place = normalize(semantics.location(head.action) or "")
-        place_only = all(
-            {n for _, _, n in mentions.find(normalize(steps[i].action))} <= {place} for i in seg[1:]
-        )
+        place_only = all(mentions.named(steps[i].action) <= {place} for i in seg[1:])
         seen_here = {
             normalize(n) for i in seg for n in semantics.seen_objects(steps[i].observation)
         }
@@ -108,16 +103,14 @@ def _drop_detours(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
 
 def _drop_place_only(steps: list[Step], semantics: ActionSemantics) -> list[Step]:
     """Remove actions on the current place that revealed nothing (closing a door behind you)."""
-    mentions = _mentions(semantics)
-    for s in steps:
-        mentions.observe(s.action, s.observation)
+    mentions = _mentions(steps, semantics)
     out: list[Step] = []
     place = ""
     for i, s in enumerate(steps):
         if semantics.is_navigation(s.action):
             place = normalize(semantics.location(s.action) or "")
         elif i < len(steps) - 1:
-            named = {n for _, _, n in mentions.find(normalize(s.action))}
+            named = mentions.named(s.action)
             if named and named <= {place} and not semantics.seen_objects(s.observation):
                 continue
         out.append(s)

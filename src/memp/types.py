@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 def now() -> datetime:
@@ -95,13 +102,101 @@ class Usage(_Model):
         return None if done == 0 else self.succeeded / done
 
 
+PROGRAM_VERSION = 1
+StepOp = Literal["act", "find", "read"]
+# The fields each kind of step carries (and writes out, in this order).
+_STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "act": ("op", "action", "at", "distinct"),
+    "find": ("op", "what"),
+    "read": ("op", "action", "slot", "at", "before", "after"),
+}
+
+
+class ProgramStep(_Model):
+    """One step of a compiled program.
+
+    - ``act``: do ``action`` (an action template: ``{slot}`` for a bound value, ``{@}``
+      for the current place, ``<type>`` for any instance of a type, ``<*>`` for any
+      words) at ``at``: ``None`` (no place), ``"*"`` (anywhere), ``"{slot}"`` or
+      ``"<type>"`` (a place of that kind), ``"@slot"`` (where the search found the
+      slot's entity). ``distinct``: slots that must take an instance no earlier copy
+      of this step took (the second of two apples).
+    - ``find``: search places until the next step can be done; ``what`` is the slot.
+    - ``read``: do ``action`` and bind ``slot`` to the words of its observation
+      between the ``before`` and ``after`` words (a value only a recipe names).
+    """
+
+    op: StepOp
+    action: str | None = None
+    what: str | None = None
+    slot: str | None = None
+    at: str | None = None
+    before: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    distinct: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ProgramStep:
+        need = {"act": ("action",), "find": ("what",), "read": ("action", "slot")}[self.op]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.op!r} program step needs {', '.join(missing)}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_own_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written as the stored JSON has always been: only the kind's own keys, and
+        # ``distinct`` only when there is one.
+        data = handler(self)
+        out = {k: data[k] for k in _STEP_FIELDS[self.op] if k in data}
+        if not self.distinct:
+            out.pop("distinct", None)
+        return out
+
+
+class ProgramPriors(_Model):
+    """Where things were found: entity type -> place type -> count, and per place type
+    how often it was visited and how often it had to be opened to show its contents."""
+
+    found: dict[str, dict[str, int]] = Field(default_factory=dict)
+    visits: dict[str, int] = Field(default_factory=dict)
+    reveals: dict[str, int] = Field(default_factory=dict)
+
+
+class Program(_Model):
+    """A procedure compiled from same-template trajectories, run by :mod:`memp.skills`.
+
+    ``key`` is the task template (``put a hot {object} in {target}``) and ``slots`` its
+    slots; ``reveal`` holds the action templates that only looked inside a place
+    (``open {@}``); ``generalized`` is false for a trajectory kept literally (no
+    compilation); ``sources`` are the trajectories it came from; ``priors`` the search
+    priors learned with it (absent when none were stored).
+    """
+
+    version: int = PROGRAM_VERSION
+    key: str
+    slots: list[str] = Field(default_factory=list)
+    steps: list[ProgramStep] = Field(default_factory=list)
+    reveal: list[str] = Field(default_factory=list)
+    generalized: bool = True
+    sources: list[str] = Field(default_factory=list)
+    priors: ProgramPriors | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_missing_priors(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.priors is None:
+            data.pop("priors", None)
+        return data
+
+
 class Procedure(_Model):
     """A unit of procedural memory with its provenance.
 
     ``script`` is the abstract, general procedure (numbered steps); ``trajectory`` is
     the step-level record it came from. Build strategy ``trajectory`` fills only the
     latter, ``script`` only the former, ``proceduralization`` both. ``program`` holds
-    the compiled, executable form (see :mod:`memp.execute`) when there is one.
+    the compiled, executable form (a :class:`Program`) when there is one.
     """
 
     id: str = Field(default_factory=new_id)
@@ -115,7 +210,7 @@ class Procedure(_Model):
     script: str | None = None
     trajectory: Trajectory | None = None
     facts: list[str] = Field(default_factory=list)
-    program: dict[str, Any] | None = None
+    program: Program | None = None
     # Vectors are kept by the store; they travel with the record in export/import.
     embedding: list[float] | None = None
     key_embedding: list[float] | None = None

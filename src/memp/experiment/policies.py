@@ -1,21 +1,17 @@
 """Policies the runner plays episodes with; all share ``.run(env, episode) -> Trajectory``.
 
-- ``expert``: :class:`memp.policies.ExpertPolicy` replays the expert / gold actions.
-- ``prompt``: :class:`memp.agent.ReActAgent`, retrieved procedures pasted into the prompt.
-- ``executable``: :class:`memp.execute.SkillAgent`, retrieved procedures run as skills.
+- ``expert``: :class:`memp.agents.expert.ExpertPolicy` replays the expert / gold actions.
+- ``prompt``: :class:`memp.agents.react.ReActAgent`, retrieved procedures pasted into the prompt.
+- ``executable``: :class:`memp.agents.skill.SkillAgent`, retrieved procedures run as skills.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
+from memp.agents.base import Policy
 from memp.errors import InvalidInput
 from memp.experiment.config import AgentConfig, ConditionConfig
-from memp.types import Trajectory
-
-
-class Policy(Protocol):
-    def run(self, env: Any, episode: int) -> Trajectory: ...
 
 
 def retrieve_options(c: ConditionConfig) -> dict[str, Any]:
@@ -34,11 +30,11 @@ def make_policy(
     agent: AgentConfig,
 ) -> Policy:
     if mode == "expert":
-        from memp.policies import ExpertPolicy
+        from memp.agents.expert import ExpertPolicy
 
         return ExpertPolicy()
     if mode == "prompt":
-        from memp.agent import ReActAgent
+        from memp.agents.react import ReActAgent
 
         return ReActAgent(
             llm,
@@ -54,7 +50,7 @@ def make_policy(
                 f"condition {condition.name if condition else '?'!r}: executable mode needs a "
                 "memory (set memory = 'trajectory' | 'script' | 'proceduralization')"
             )
-        from memp.execute import ExecConfig, SkillAgent
+        from memp.agents.skill import ExecConfig, SkillAgent
 
         opts = {
             "max_steps": agent.max_steps,

@@ -287,7 +287,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         try:
             env = ctx.env(task.env, task.env.train_split)
             if task.build == "skills":
-                from memp.execute import build_skill_memory
+                from memp.skills.compile import build_skill_memory
 
                 n = len(build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill))
             else:

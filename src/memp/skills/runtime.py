@@ -1,0 +1,441 @@
+"""One episode of a :class:`~memp.types.Program`, with no LLM inside.
+
+A :class:`SkillRun` holds what the skill tracks while it plays (the step pointer,
+where it is, what it has seen where, which places it searched, which actions failed)
+and decides the next action: ground the current step in the admissible actions
+(exact matches first, then ranked rewordings), search for what a step needs in the
+order the priors suggest, open places where things may be hidden, and advance when
+the environment confirms a step. Where it cannot go on it says why; whoever drives
+it (:class:`memp.agents.skill.SkillAgent`) decides whether an LLM takes over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from memp.skills.priors import Priors
+from memp.skills.text import (
+    READ_PREFIX,
+    Mentions,
+    abstract,
+    matches,
+    read_value,
+    same_entities,
+    similarity,
+    slots_in,
+)
+from memp.template import fill, normalize
+from memp.types import Program, ProgramStep
+
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics
+
+
+@dataclass
+class ExecConfig:
+    """Switches for every mechanism (so a runner can ablate each one) and budgets."""
+
+    compile: bool = True  # off: replay the nearest trajectory literally (slots substituted)
+    bind_align: bool = True  # bind slots by aligning the task with the template
+    bind_llm: bool = True  # the LLM fills slots when alignment cannot
+    template_retrieval: bool = True  # off: retrieve on the raw task text
+    priors: bool = True  # order searches by where things were found before
+    embed_priors: bool = True  # unseen entity types borrow priors from similar ones
+    confirm: bool = True  # advance only when the environment confirms the step
+    rank: bool = True  # off: only exact matches of the step ground to an action
+    llm_tiebreak: bool = True
+    llm_recovery: bool = True
+    llm_fallback: bool = True  # ReAct with prompt memory when no procedure matches
+    approximate_keys: bool = False  # accept a template that only resembles the task
+    compile_k: int = 3  # how many same-template trajectories compile into one program
+    max_steps: int = 50
+    recover_after: int = 3  # consecutive failures of a step before the LLM is asked
+    recovery_steps: int = 3  # actions the LLM takes before handing back
+    # environment steps on one program step before the LLM is asked (below max_steps,
+    # so a stuck search reaches recovery with the shipped defaults)
+    stall_after: int = 12
+    # a program that ran to its end without success runs once more from its first step,
+    # with what the episode learned (where things are): a step done too early (the lamp
+    # switched on before the object was in hand) is done again in its place
+    retry: bool = True
+    rank_threshold: float = 0.6
+
+    @classmethod
+    def no_llm(cls, **overrides: Any) -> ExecConfig:
+        base = dict(bind_llm=False, llm_tiebreak=False, llm_recovery=False, llm_fallback=False)
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass
+class Decision:
+    """The next action (None: the skill is stuck, ``info["stuck"]`` says why)."""
+
+    action: str | None
+    info: dict[str, Any]
+    tokens: tuple[int, int] = (0, 0)  # spent by a tie-break
+
+
+# Picks among equally good, genuinely different candidates: (action, info, tokens).
+TieBreak = Callable[["SkillRun", list[str]], tuple[str, dict[str, Any], tuple[int, int]]]
+
+
+@dataclass
+class SkillRun:
+    """Everything the skill tracks during one episode, and how it acts on it."""
+
+    program: Program
+    binding: dict[str, str]
+    semantics: ActionSemantics
+    priors: Priors
+    config: ExecConfig
+    reveal: set[str] = field(default_factory=set)  # action templates that look inside a place
+    mentions: Mentions = field(init=False)
+    ptr: int = 0
+    place: str | None = None
+    last_obs: str = ""
+    admissible: list[str] = field(default_factory=list)
+    seen_at: dict[str, str | None] = field(default_factory=dict)  # instance -> place
+    contents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    searched: set[str] = field(default_factory=set)
+    revealed: set[str] = field(default_factory=set)
+    found_place: dict[str, str | None] = field(default_factory=dict)
+    tried_places: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    bad: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    used: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    fails: int = 0
+    on_step: int = 0
+    retried: bool = False
+
+    def __post_init__(self) -> None:
+        self.mentions = Mentions(self.semantics)
+
+    def start(self, observation: str, admissible: list[str]) -> None:
+        """Take in the episode's first observation."""
+        self.mentions.observe("", observation)
+        # the task's own values are names to recognise in actions ("eat meal"), even
+        # where the environment never lists them as seen
+        self.mentions.add([v for v in self.binding.values() if v])
+        self.last_obs = observation
+        self.admissible = admissible
+        self._note_seen("", observation)
+
+    # -- the pointer ----------------------------------------------------------
+
+    @property
+    def steps(self) -> list[ProgramStep]:
+        return self.program.steps
+
+    @property
+    def finished(self) -> bool:
+        return self.ptr >= len(self.steps)
+
+    @property
+    def current(self) -> ProgramStep | None:
+        return None if self.finished else self.steps[self.ptr]
+
+    @property
+    def slot_of_type(self) -> dict[str, str]:
+        return {normalize(v): k for k, v in self.binding.items()}
+
+    def move_to(self, idx: int) -> None:
+        """Point at step ``idx`` with fresh failure and stall counts."""
+        self.ptr, self.fails, self.on_step = idx, 0, 0
+
+    def restart(self) -> None:
+        """Run the program once more from its first step, keeping what the episode learned."""
+        self.retried = True
+        self.move_to(0)
+        self.tried_places.clear()
+        self.bad.clear()
+
+    # -- grounding ------------------------------------------------------------
+
+    def abstract(self, action: str, literal: bool = False) -> tuple[str, dict[str, str]]:
+        return abstract(
+            action, self.mentions, place=self.place, slot_of_type=self.slot_of_type, literal=literal
+        )
+
+    def ground(self, idx: int, *, anywhere: bool = False) -> list[tuple[float, str]]:
+        """Admissible actions that carry out program step ``idx`` here, best first.
+
+        ``anywhere``: skip the check that this is the step's place (a search asks
+        whether the step could be done where it stands).
+        """
+        if idx >= len(self.steps) or self.steps[idx].op not in ("act", "read"):
+            return []
+        st = self.steps[idx]
+        action = str(st.action)
+        if st.op == "read":
+            return self._ground_read(action)
+        literal = not self.program.generalized
+        if not anywhere and "{@}" in action and not self.at_place(st.at):
+            return []  # the step acts on a place: it must be the right one
+        # a value that was to be read but could not be stands for anything
+        pattern = re.sub(
+            r"\{(" + READ_PREFIX + r"\d+)\}",
+            lambda m: m.group(0) if self.binding.get(m.group(1)) else "<*>",
+            action,
+        )
+        out: list[tuple[float, str]] = []
+        for a in self.admissible:
+            if a in self.bad[idx]:
+                continue
+            abs_a, used = self.abstract(a, literal)
+            if any(used.get(s) in self.used[(action, s)] for s in st.distinct):
+                continue
+            if matches(abs_a, pattern):
+                out.append((1.0, a))
+            elif (
+                self.config.rank
+                and slots_in(abs_a) == slots_in(pattern)
+                and same_entities(abs_a, pattern)
+            ):
+                # ranked, inexact: same slots, place and things, wording may differ
+                sim = similarity(abs_a, pattern)
+                if sim >= self.config.rank_threshold:
+                    out.append((sim, a))
+        return _best_first(out)
+
+    def _ground_read(self, action: str) -> list[tuple[float, str]]:
+        # what is read is the same thing in every episode (the cookbook, the recipe)
+        out = []
+        for a in self.admissible:
+            if a in self.bad[self.ptr]:
+                continue
+            sim = 1.0 if normalize(a) == action else similarity(normalize(a), action)
+            if sim >= (self.config.rank_threshold if self.config.rank else 1.0):
+                out.append((sim, a))
+        return _best_first(out)
+
+    def _choose(self, cands: list[tuple[float, str]], tiebreak: TieBreak | None) -> Decision:
+        top = cands[0][0]
+        best = [a for s, a in cands if s == top]
+        # candidates that read the same once instances are abstracted (apple 1 / apple 2)
+        # are interchangeable: only genuinely different actions are worth a question
+        forms = {self.abstract(a)[0] for a in best}
+        if len(forms) > 1 and tiebreak is not None:
+            action, info, tokens = tiebreak(self, best)
+            return Decision(action, info, tokens)
+        return Decision(best[0], {})
+
+    # -- deciding the next action ---------------------------------------------
+
+    def decide(self, tiebreak: TieBreak | None = None) -> Decision:
+        for _ in range(len(self.steps) + 2):  # a few pointer moves without acting
+            if self.finished:
+                return Decision(None, {"stuck": "program finished without success"})
+            st = self.steps[self.ptr]
+            info: dict[str, Any] = {"step": self.ptr}
+            if st.op == "find":
+                what = str(st.what)
+                if self.ground(self.ptr + 1, anywhere=True):
+                    self.found_place[what] = self.place
+                    self.move_to(self.ptr + 1)
+                    continue
+                act = self._reveal() or self._search(what)
+                if act is None:
+                    return Decision(
+                        None, {**info, "stuck": f"nothing left to search for {{{what}}}"}
+                    )
+                return Decision(act, {**info, "op": "find"})
+            cands = self.ground(self.ptr)
+            if st.op == "read":
+                if cands:
+                    return Decision(cands[0][1], {**info, "op": "read"})
+                # nothing to read here: the later steps take any value in its place
+                self.move_to(self.ptr + 1)
+                continue
+            if cands:
+                d = self._choose(cands, tiebreak)
+                return Decision(d.action, {**info, "op": "act", **d.info}, d.tokens)
+            if self.at_place(st.at):
+                act = self._reveal()
+                if act is not None:
+                    return Decision(act, {**info, "op": "reveal"})
+                if self.ground(self.ptr + 1):
+                    # the next step can already be done: this one was not needed here
+                    self.move_to(self.ptr + 1)
+                    continue
+            act = self._goto(st.at)
+            if act is None:
+                stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
+                return Decision(None, {**info, "stuck": stuck})
+            return Decision(act, {**info, "op": "goto"})
+        return Decision(None, {"stuck": "no progress"})
+
+    def _nav_targets(self) -> list[tuple[str, str]]:
+        sem = self.semantics
+        out = []
+        for a in self.admissible:
+            if sem.is_navigation(a):
+                loc = sem.location(a)
+                if loc and normalize(loc) != self.place:
+                    out.append((normalize(loc), a))
+        return out
+
+    def _reveal(self) -> str | None:
+        if self.place is None or self.place in self.revealed:
+            return None
+        for a in self.admissible:
+            if self.abstract(a)[0] in self.reveal:
+                return a
+        return None
+
+    def at_place(self, at: str | None) -> bool:
+        """Whether the skill stands where a step with place ``at`` is done."""
+        if at in (None, "*"):
+            return True
+        if self.place is None:
+            return False
+        if at.startswith("@"):
+            return self.found_place.get(at[1:]) == self.place
+        ptype = self.mentions.type_of(self.place)
+        if at.startswith("{"):
+            return ptype == normalize(self.binding.get(at[1:-1], ""))
+        return ptype == at.strip("<>")
+
+    def _goto(self, at: str | None) -> str | None:
+        if at is None or at == "*":
+            action = str(self.steps[self.ptr].action)
+            slots = [s for s in self.binding if "{" + s + "}" in action]
+            return self._search(slots[0] if slots else "", any_place=True)
+        if at.startswith("@"):
+            place = self.found_place.get(at[1:])
+            for loc, a in self._nav_targets():
+                if loc == place:
+                    return a
+            return self._search(at[1:])
+        want = normalize(self.binding.get(at[1:-1], "")) if at.startswith("{") else at.strip("<>")
+        tried = self.tried_places[self.ptr]
+        fresh = [
+            (loc, a)
+            for loc, a in self._nav_targets()
+            if self.mentions.type_of(loc) == want and loc not in tried
+        ]
+        if not fresh:
+            return None
+        loc, a = fresh[0]
+        tried.add(loc)
+        return a
+
+    def _search(self, slot: str, *, any_place: bool = False) -> str | None:
+        """Go to the most promising place not yet searched for ``slot``'s entity."""
+        want = normalize(self.binding.get(slot, ""))
+        idx = self.ptr
+        distinct: set[str] = set()
+        nxt = self.steps[idx + 1] if idx + 1 < len(self.steps) else None
+        if nxt is not None:
+            for s in nxt.distinct:
+                distinct |= self.used[(str(nxt.action), s)]
+        targets = self._nav_targets()
+        tried = self.tried_places[idx]
+
+        def go(loc: str, a: str) -> str:
+            tried.add(loc)
+            return a
+
+        if self.retried:
+            # a second pass goes back to where the first one found it
+            back = self.found_place.get(slot)
+            for loc, a in targets:
+                if back and loc == back and loc not in tried:
+                    return go(loc, a)
+        # where this episode has already seen one (certain, so first)
+        for inst, place in self.seen_at.items():
+            if place and inst not in distinct and self.mentions.type_of(inst) == want:
+                for loc, a in targets:
+                    if loc == place and loc not in tried:
+                        return go(loc, a)
+        best: tuple[float, int, str, str] | None = None
+        for order, (loc, a) in enumerate(targets):
+            if loc in tried or (loc in self.searched and not any_place):
+                continue
+            ptype = self.mentions.type_of(loc)
+            score = (
+                self.priors.score(want, ptype) / self.priors.cost(ptype)
+                if self.config.priors
+                else 0.0
+            )
+            cand = (score, -order, loc, a)
+            if best is None or cand > best:
+                best = cand
+        return None if best is None else go(best[2], best[3])
+
+    # -- after the environment answered -----------------------------------------
+
+    def _note_seen(self, action: str, obs: str) -> list[str]:
+        seen = self.mentions.observe(action, obs)
+        for name in seen:
+            if name != self.place:
+                self.seen_at[name] = self.place
+                if self.place:
+                    self.contents[self.place].add(self.mentions.type_of(name))
+        return seen
+
+    def observe(
+        self, action: str, obs: str, admissible: list[str], step_info: dict[str, Any]
+    ) -> None:
+        """Track what ``action`` did; advance when it carried out the current step.
+
+        ``step_info`` is the step's record: what the decision said (its ``op``) on the
+        way in, what was read on the way out.
+        """
+        sem = self.semantics
+        failed = sem.failed(action, obs)
+        self.admissible = admissible
+        self.on_step += 1
+        if sem.is_navigation(action) and not failed:
+            loc = sem.location(action)
+            self.place = normalize(loc) if loc else None
+            self._note_seen(action, obs)
+            # a place with nothing to open has been fully looked at on arrival
+            if self.place and self._reveal() is None:
+                self.searched.add(self.place)
+            self.last_obs = obs
+            return
+        op = step_info.get("op")
+        if op == "reveal" or (op == "find" and not failed and not sem.is_navigation(action)):
+            if self.place:
+                self.revealed.add(self.place)
+                self.searched.add(self.place)
+            self._note_seen(action, obs)
+            self.last_obs = obs
+            return
+        self._note_seen(action, obs)
+        changed = obs.strip() != self.last_obs.strip()
+        self.last_obs = obs
+        st = self.current
+        if st is None:
+            return
+        if op == "read":
+            value = read_value(obs, st.before, st.after)
+            if value:
+                self.binding[str(st.slot)] = value
+                self.mentions.add([value])
+                step_info["read"] = {st.slot: value}
+            self.move_to(self.ptr + 1)
+            return
+        if st.op != "act":
+            return
+        action_t = str(st.action)
+        if op != "act" and not matches(self.abstract(action)[0], action_t):
+            return  # someone else (the LLM) acted, and not on this step
+        confirmed = (not failed and changed) if self.config.confirm else True
+        if confirmed:
+            _, used = self.abstract(action)
+            for s, inst in used.items():
+                self.used[(action_t, s)].add(inst)
+                self.seen_at.pop(inst, None)  # it moved with us
+            self.move_to(self.ptr + 1)
+        else:
+            self.fails += 1
+            self.bad[self.ptr].add(action)
+
+
+def _best_first(scored: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    return sorted(scored, key=lambda x: (-x[0], x[1]))

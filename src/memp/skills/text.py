@@ -1,0 +1,203 @@
+"""Text matching for skills: which known things an action names, abstract action forms,
+values read from observations, and how alike two action forms are.
+
+Everything here is plain text work; what an environment means by an action (moving,
+a no-op, a failure, what an observation shows) comes through
+:class:`memp.envs.base.ActionSemantics`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from memp.template import normalize
+
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics
+
+READ_PREFIX = "read"  # slots bound from what a step reads, not from the task: read1, read2 ...
+
+_TOKEN = re.compile(r"\{[^}]*\}|<[^>]*>|[a-z0-9]+")
+PIECE = re.compile(r"\{[^}]*\}|<[^>]*>|\S+")
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+FILLER = frozenset({"a", "an", "the", "some", "from", "in", "into", "on", "to", "with", "of", "at"})
+
+
+class Mentions:
+    """Finds known instance names in text (whole words, longest first)."""
+
+    def __init__(self, semantics: ActionSemantics) -> None:
+        self.semantics = semantics
+        self.names: set[str] = set()
+        self._types: dict[str, str] = {}
+        self._rx: re.Pattern[str] | None = None
+
+    def add(self, names: Iterable[str | None]) -> None:
+        new = {normalize(n) for n in names if n and normalize(n)} - self.names
+        if new:
+            self.names |= new
+            self._rx = None
+
+    def type_of(self, name: str) -> str:
+        t = self._types.get(name)
+        if t is None:
+            t = self._types[name] = normalize(self.semantics.entity_type(name))
+        return t
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        if not self.names:
+            return []
+        if self._rx is None:
+            alts = "|".join(re.escape(n) for n in sorted(self.names, key=len, reverse=True))
+            self._rx = re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
+        return [(m.start(), m.end(), m.group(0)) for m in self._rx.finditer(text)]
+
+    def named(self, action: str) -> set[str]:
+        """The known names ``action`` mentions."""
+        return {n for _, _, n in self.find(normalize(action))}
+
+    def observe(self, action: str, observation: str) -> list[str]:
+        seen = [normalize(s) for s in self.semantics.seen_objects(observation)]
+        self.add(seen)
+        self.add([self.semantics.location(action)])
+        return seen
+
+
+def abstract(
+    action: str,
+    mentions: Mentions,
+    *,
+    place: str | None,
+    slot_of_type: dict[str, str],
+    literal: bool = False,
+) -> tuple[str, dict[str, str]]:
+    """``take potato 1 from countertop 1`` -> ``take {object} from {@}``.
+
+    The current place becomes ``{@}``, instances of a slot's type become the slot,
+    others their type in angle brackets (or stay literal when ``literal``). Also
+    returns slot -> instance for the slots it filled.
+    """
+    text = normalize(action)
+    out, last, used = [], 0, {}
+    for s, e, name in mentions.find(text):
+        out.append(text[last:s])
+        etype = mentions.type_of(name)
+        # a slot bound to this very name (a value read during the episode) before its type
+        key = name if name in slot_of_type else etype
+        if name == place:
+            out.append("{@}")
+        elif key in slot_of_type:
+            out.append("{" + slot_of_type[key] + "}")
+            used.setdefault(slot_of_type[key], name)
+        else:
+            out.append(name if literal else f"<{etype}>")
+        last = e
+    out.append(text[last:])
+    return "".join(out), used
+
+
+def matches(concrete_abs: str, step_abs: str) -> bool:
+    """Whether an abstracted action is an instance of a step's action template."""
+    if concrete_abs == step_abs:
+        return True
+    if "<*>" not in step_abs:
+        return False
+    # a wildcard stands for any typed instance or, where the environment names
+    # things it does not list as seen, any words
+    rx = re.escape(step_abs).replace(re.escape("<*>"), r"(?:<[^>]*>|[^{}<>]+?)")
+    return re.fullmatch(rx, concrete_abs) is not None
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def find_run(seq: Sequence[str], run: Sequence[str]) -> int:
+    """Index of the first occurrence of ``run`` in ``seq`` (-1 when absent)."""
+    n = len(run)
+    for i in range(len(seq) - n + 1):
+        if list(seq[i : i + n]) == list(run):
+            return i
+    return -1
+
+
+def read_span(
+    abs_action: str,
+    readings: Sequence[tuple[str, list[str]]],
+    known: frozenset[str] | set[str] = frozenset(),
+) -> tuple[int, int, int, int] | None:
+    """The words of an action that only an earlier reading revealed.
+
+    Returns (first piece, end piece, reading index, word index in that reading) of the
+    longest run of literal words (not the verb, not only filler) that occurs in the
+    observation of a step that read something, latest reading first. Entities the
+    environment lists as present are abstracted already; what is left literal and
+    appears in a recipe or a note is a value the task depends on but does not name.
+    Words in ``known`` (the task's own) are never read values.
+    """
+    pieces = PIECE.findall(abs_action)
+    best: tuple[int, int, int, int] | None = None
+    for i in range(1, len(pieces)):
+        for j in range(len(pieces), i, -1):
+            run = pieces[i:j]
+            if best is not None and j - i <= best[1] - best[0]:
+                break
+            if any(p.startswith(("{", "<")) for p in run) or all(p in FILLER for p in run):
+                continue
+            ws = [w for p in run for w in words(p)]
+            if not ws or all(w in FILLER or w in known for w in ws):
+                continue
+            for r in range(len(readings) - 1, -1, -1):
+                at = find_run(readings[r][1], ws)
+                if at >= 0:
+                    best = (i, j, r, at)
+                    break
+    return best
+
+
+def read_value(observation: str, before: Sequence[str], after: Sequence[str]) -> str | None:
+    """The words of ``observation`` between the learned contexts (at most 5 words)."""
+    ws = words(observation)
+    if not before:
+        return None
+    start = find_run(ws, before)
+    if start < 0:
+        return None
+    start += len(before)
+    end = min(len(ws), start + 5)
+    if after:
+        stop = find_run(ws[start : end + 1], after)
+        if stop > 0:
+            end = start + stop
+    return " ".join(ws[start:end]) or None
+
+
+def verb(action: str) -> str:
+    pieces = PIECE.findall(action)
+    return pieces[0] if pieces else ""
+
+
+def slots_in(text: str) -> set[str]:
+    return set(re.findall(r"\{[^}]*\}", text))
+
+
+def same_entities(concrete_abs: str, step_abs: str) -> bool:
+    """Whether an abstracted action names the typed things a step template names."""
+    # "pick up <cupboard>" is not a rewording of "pick up <thermometer>"; where a slot
+    # names what is acted on, the other things may differ (take {object} from <counter>)
+    if slots_in(step_abs):
+        return True
+    want = Counter(t for t in re.findall(r"<[^>]*>", step_abs) if t != "<*>")
+    return not (want - Counter(re.findall(r"<[^>]*>", concrete_abs)))
+
+
+def similarity(a: str, b: str) -> float:
+    """Token overlap of two action forms, over the longer one (0..1)."""
+    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
+    if not ta or not tb:
+        return 0.0
+    ca, cb = Counter(ta), Counter(tb)
+    return sum((ca & cb).values()) / max(len(ta), len(tb))

@@ -1,0 +1,48 @@
+"""Text matching of skills on real ALFWorld semantics (no environment needed)."""
+
+from __future__ import annotations
+
+from memp.envs.alfworld import AlfworldSemantics
+from memp.skills.text import Mentions, abstract, matches, read_span, similarity, words
+
+
+def _mentions(*observations: str) -> Mentions:
+    m = Mentions(AlfworldSemantics())
+    for o in observations:
+        m.observe("", o)
+    return m
+
+
+def test_abstract_names_slots_types_and_the_current_place() -> None:
+    m = _mentions("On the countertop 1, you see a potato 1, and a knife 2.")
+    m.add(["countertop 1"])
+    out, used = abstract(
+        "take potato 1 from countertop 1",
+        m,
+        place="countertop 1",
+        slot_of_type={"potato": "object"},
+    )
+    assert out == "take {object} from {@}" and used == {"object": "potato 1"}
+    out, used = abstract("take knife 2 from countertop 1", m, place=None, slot_of_type={})
+    assert out == "take <knife> from <countertop>" and used == {}
+    assert m.named("take knife 2 from countertop 1") == {"knife 2", "countertop 1"}
+
+
+def test_wildcards_match_types_or_words() -> None:
+    assert matches("put {object} in/on <cabinet>", "put {object} in/on <*>")
+    assert matches("cook purple potato with oven", "cook <*> with oven")
+    assert not matches("put {object} in/on <cabinet>", "put {object} in/on {target}")
+
+
+def test_read_span_finds_a_value_only_a_reading_named() -> None:
+    reading = [("read cookbook", words("Ingredients: purple potato. Directions: slice it"))]
+    span = read_span("slice purple potato with <knife>", reading)
+    assert span == (1, 3, 0, 1)
+    # the task's own words are never read values
+    assert read_span("slice purple potato with <knife>", reading, {"purple", "potato"}) is None
+
+
+def test_similarity_is_token_overlap() -> None:
+    assert similarity("open <fridge>", "open <fridge>") == 1.0
+    assert similarity("open <fridge>", "close <fridge>") == 0.5
+    assert similarity("", "open") == 0.0
