@@ -46,3 +46,13 @@ def test_similarity_is_token_overlap() -> None:
     assert similarity("open <fridge>", "open <fridge>") == 1.0
     assert similarity("open <fridge>", "close <fridge>") == 0.5
     assert similarity("", "open") == 0.0
+
+
+def test_a_typed_thing_is_not_grounded_to_another_thing_where_the_skill_stands() -> None:
+    from memp.skills.text import same_entities
+
+    # {@} is the place: "take <fork> from {@}" names a fork, so bread does not do.
+    assert not same_entities("take <bread> from {@}", "take <fork> from {@}")
+    assert same_entities("take <fork> from {@}", "take <fork> from {@}")
+    # A task slot names what is acted on; the other things may differ.
+    assert same_entities("take {object} from <drawer>", "take {object} from <countertop>")

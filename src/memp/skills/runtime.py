@@ -110,6 +110,9 @@ class SkillRun:
     fails: int = 0
     on_step: int = 0
     retried: bool = False
+    # Steps whose learned place (a "<type>" where training found the thing) ran out:
+    # they may be done wherever the thing they name turns up.
+    roaming: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.mentions = Mentions(self.semantics)
@@ -152,6 +155,7 @@ class SkillRun:
         self.move_to(0)
         self.tried_places.clear()
         self.bad.clear()
+        self.roaming.clear()
 
     # -- grounding ------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class SkillRun:
         if st.op == "read":
             return self._ground_read(action)
         literal = not self.program.generalized
-        if not anywhere and "{@}" in action and not self.at_place(st.at):
+        if not anywhere and "{@}" in action and not self.at_place(st.at) and idx not in self.roaming:
             return []  # the step acts on a place: it must be the right one
         # a value that was to be read but could not be stands for anything
         pattern = re.sub(
@@ -261,7 +265,7 @@ class SkillRun:
                     # the next step can already be done: this one was not needed here
                     self.move_to(self.ptr + 1)
                     continue
-            act = self._goto(st.at)
+            act = self._goto(st.at) or self._roam(st)
             if act is None:
                 stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
                 return Decision(None, {**info, "stuck": stuck})
@@ -323,9 +327,26 @@ class SkillRun:
         tried.add(loc)
         return a
 
-    def _search(self, slot: str, *, any_place: bool = False) -> str | None:
-        """Go to the most promising place not yet searched for ``slot``'s entity."""
-        want = normalize(self.binding.get(slot, ""))
+    def _roam(self, st: ProgramStep) -> str | None:
+        """Search for the thing a step names once every place of its learned type is tried.
+
+        A "<type>" place is only where the thing was found in training (the task never
+        names it), so it is a first guess; the place of a task slot ({target}) is not.
+        """
+        at = st.at or ""
+        if not (at.startswith("<") and at.endswith(">")):
+            return None
+        things = [t.strip("<>") for t in re.findall(r"<[^>]*>", str(st.action)) if t != "<*>"]
+        if not things:
+            return None
+        self.roaming.add(self.ptr)
+        return self._search("", any_place=True, want=things[0])
+
+    def _search(
+        self, slot: str, *, any_place: bool = False, want: str | None = None
+    ) -> str | None:
+        """Go to the most promising place not yet searched for ``slot``'s entity (or ``want``)."""
+        want = want or normalize(self.binding.get(slot, ""))
         idx = self.ptr
         distinct: set[str] = set()
         nxt = self.steps[idx + 1] if idx + 1 < len(self.steps) else None

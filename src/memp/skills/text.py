@@ -187,8 +187,9 @@ def slots_in(text: str) -> set[str]:
 def same_entities(concrete_abs: str, step_abs: str) -> bool:
     """Whether an abstracted action names the typed things a step template names."""
     # "pick up <cupboard>" is not a rewording of "pick up <thermometer>"; where a slot
-    # names what is acted on, the other things may differ (take {object} from <counter>)
-    if slots_in(step_abs):
+    # names what is acted on, the other things may differ (take {object} from <counter>).
+    # {@} is only the place the skill stands: "take <fork> from {@}" still names a fork.
+    if slots_in(step_abs) - {"{@}"}:
         return True
     want = Counter(t for t in re.findall(r"<[^>]*>", step_abs) if t != "<*>")
     return not (want - Counter(re.findall(r"<[^>]*>", concrete_abs)))
