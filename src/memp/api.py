@@ -39,6 +39,7 @@ from memp.errors import InvalidInput, check_choice
 from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
 
 if TYPE_CHECKING:  # memp.update works against this module: no import cycle at run time
+    from memp.envs.base import ActionSemantics, Env
     from memp.update import UpdateReport
 
 __all__ = [
@@ -65,9 +66,12 @@ class MemoryAPI(Protocol):
         strategy: str = "proceduralization",
         task_key: str | None = None,
         keep_failed: bool = False,
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
     ) -> Procedure:
         """Build a procedure (with embeddings) without storing it. A failed trajectory
-        is refused unless ``keep_failed``: see :func:`memp.build.builds`."""
+        is refused unless ``keep_failed``: see :func:`memp.build.builds`. Strategy
+        ``executable`` needs ``env`` or its ``semantics`` (in this process only)."""
         ...
 
     def record(self, trajectory: Trajectory) -> None:
@@ -81,9 +85,11 @@ class MemoryAPI(Protocol):
         strategy: str = "proceduralization",
         task_key: str | None = None,
         keep_failed: bool = False,
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
     ) -> Procedure:
         """Build a procedure from ``trajectory`` and store both (a failed trajectory
-        only with ``keep_failed``)."""
+        only with ``keep_failed``; ``env`` / ``semantics`` as for :meth:`build`)."""
         ...
 
     def add_procedure(self, procedure: Procedure) -> Procedure:

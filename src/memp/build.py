@@ -3,6 +3,9 @@
 - ``trajectory``: keep the step-level trajectory verbatim.
 - ``script``: ask the LLM to abstract it into a short, general procedure.
 - ``proceduralization``: both (the paper's best setting).
+- ``executable``: distill the trajectory (replay-verified when an env is given) and
+  compile it into a :class:`~memp.types.Program` that plays the task with no LLM
+  (:func:`build_executable`; needs the environment's action semantics).
 
 Which trajectories become procedures is one rule, :func:`builds`, that every way in
 (``Memory.add`` / ``build``, the HTTP API, MCP, the CLI, the update strategies) follows.
@@ -20,7 +23,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -29,7 +32,10 @@ from memp.llm.base import LLM, Message
 from memp.tokens import STOPWORDS
 from memp.types import Procedure, Trajectory
 
-BUILD_STRATEGIES = ("trajectory", "script", "proceduralization")
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics, Env
+
+BUILD_STRATEGIES = ("trajectory", "script", "proceduralization", "executable")
 FAMILIES = ("household", "science", "cooking", "travel", "generic")
 _FAMILY_OF = {
     "alfworld": "household",
@@ -216,6 +222,70 @@ def is_failure(procedure: Procedure) -> bool:
     return procedure.metadata.get("source_success") is False
 
 
+NEEDS_SEMANTICS = (
+    "build strategy 'executable' compiles the trajectory with the environment's action "
+    "semantics: pass env=<a memp.envs environment> (its episodes replay-verify the "
+    "distilled trajectory) or semantics=<its ActionSemantics>, e.g. "
+    "Memory.add(trajectory, strategy='executable', env=make_env('alfworld'))"
+)
+
+
+class _Collect:
+    """Stands in for a memory: keeps what :func:`build_skill_memory` would store."""
+
+    def __init__(self) -> None:
+        self.procedures: list[Procedure] = []
+
+    def add_procedure(self, procedure: Procedure) -> Procedure:
+        self.procedures.append(procedure)
+        return procedure
+
+
+def build_executable(
+    trajectory: Trajectory,
+    *,
+    semantics: ActionSemantics | None = None,
+    env: Env | None = None,
+    task_key: str | None = None,
+    keep_failed: bool = False,
+) -> Procedure:
+    """Build (do not store) an executable procedure, as the experiment runner does
+    (:func:`memp.skills.compile.build_skill_memory`): the distilled trajectory, its
+    task template as ``task_key`` and the compiled program with its search priors.
+
+    A failed trajectory is refused (see :func:`builds`); with ``keep_failed`` too,
+    since a program is compiled only from an episode that did not fail.
+    """
+    from memp.skills.compile import build_skill_memory
+
+    if semantics is None:
+        semantics = getattr(env, "semantics", None)
+    if semantics is None:
+        raise InvalidInput(NEEDS_SEMANTICS)
+    if task_key is not None:
+        raise InvalidInput(
+            "build strategy 'executable' finds the task template from the entities the "
+            "trajectory touched; leave task_key unset"
+        )
+    if not builds(trajectory, keep_failed=keep_failed):
+        raise InvalidInput(not_built_reason(trajectory))
+    if trajectory.success is False:
+        raise InvalidInput(
+            f"not built: the trajectory failed (trajectory {trajectory.id}); an executable "
+            "program is compiled only from an episode that did not fail, keep_failed keeps "
+            "failed attempts with the strategies trajectory, script and proceduralization"
+        )
+    # no recorded outcome counts as a demonstration (see builds)
+    source = trajectory if trajectory.success else trajectory.model_copy(update={"success": True})
+    sink = _Collect()
+    build_skill_memory(sink, [source], semantics, env=env)
+    (p,) = sink.procedures
+    metadata = {"family": family_for(trajectory.environment), **p.metadata}
+    if trajectory.success is not None:
+        metadata["source_success"] = trajectory.success
+    return p.model_copy(update={"build": "executable", "metadata": metadata})
+
+
 def build_procedure(
     trajectory: Trajectory,
     *,
@@ -225,11 +295,20 @@ def build_procedure(
     namespace: str = "default",
     task_key: str | None = None,
     keep_failed: bool = False,
+    env: Env | None = None,
+    semantics: ActionSemantics | None = None,
 ) -> Procedure:
     """Build (do not store) a procedure from ``trajectory``. ``llm`` may be a factory,
     called only if the strategy needs a model. A failed trajectory is refused unless
-    ``keep_failed`` (see :func:`builds`)."""
+    ``keep_failed`` (see :func:`builds`). ``env`` / ``semantics``: for strategy
+    ``executable`` (:func:`build_executable`)."""
     check_choice("build strategy", strategy, BUILD_STRATEGIES)
+    if strategy == "executable":
+        p = build_executable(
+            trajectory, semantics=semantics, env=env, task_key=task_key, keep_failed=keep_failed
+        )
+        facts = extract_facts(trajectory.task, trajectory.environment, facts_llm)
+        return p.model_copy(update={"namespace": namespace, "facts": facts})
     if not builds(trajectory, keep_failed=keep_failed):
         raise InvalidInput(not_built_reason(trajectory))
     script, fell_back = None, False

@@ -133,6 +133,13 @@ class Client(BaseMemory):
 
     def _build(self, a: dict[str, Any], *, store: bool) -> Procedure:
         check_build(a["trajectory"], a["strategy"])
+        local = a.pop("env"), a.pop("semantics")  # objects of this process
+        if any(x is not None for x in local):
+            raise InvalidInput(
+                "an environment cannot be sent over HTTP: build executable procedures "
+                "with memp.Memory in the process that has the environment, then export "
+                "them (Memory.export_jsonl) or add them with Client.add_procedure"
+            )
         body = {**a, "trajectory": _json(a["trajectory"]), "store": store}
         return self._procedure("POST", "/v1/build", json=body)
 

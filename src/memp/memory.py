@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +29,11 @@ from memp.store.records import check_identity
 from memp.tokens import TokenCounter, count_tokens
 from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajectory
 from memp.update import UpdateReport, apply_update, merge_duplicates
+
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics, Env
+    from memp.skills.handle import Skill
+    from memp.skills.runtime import ExecConfig
 
 
 class Memory(BaseMemory):
@@ -152,11 +157,15 @@ class Memory(BaseMemory):
         strategy: str = "proceduralization",
         task_key: str | None = None,
         keep_failed: bool = False,
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
     ) -> Procedure:
         """Build a procedure (with embeddings) without storing it.
 
         A failed trajectory is refused unless ``keep_failed`` (then it is marked and
-        rendered as a failed attempt): see :func:`memp.build.builds`.
+        rendered as a failed attempt): see :func:`memp.build.builds`. Strategy
+        ``executable`` compiles a program (:func:`memp.build.build_executable`) and
+        needs ``env`` (its episodes replay-verify the distillation) or ``semantics``.
         """
         check_build(trajectory, strategy)
         p = build_procedure(
@@ -167,6 +176,8 @@ class Memory(BaseMemory):
             namespace=self.namespace,
             task_key=task_key,
             keep_failed=keep_failed,
+            env=env,
+            semantics=semantics,
         )
         return self._embed(p)
 
@@ -181,13 +192,23 @@ class Memory(BaseMemory):
         strategy: str = "proceduralization",
         task_key: str | None = None,
         keep_failed: bool = False,
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
     ) -> Procedure:
         """Build a procedure from ``trajectory`` and store both.
 
         A failed trajectory is refused (nothing stored) unless ``keep_failed``: see
         :func:`memp.build.builds`; :meth:`record` stores the trajectory alone.
+        ``env`` / ``semantics``: for strategy ``executable`` (see :meth:`build`).
         """
-        p = self.build(trajectory, strategy=strategy, task_key=task_key, keep_failed=keep_failed)
+        p = self.build(
+            trajectory,
+            strategy=strategy,
+            task_key=task_key,
+            keep_failed=keep_failed,
+            env=env,
+            semantics=semantics,
+        )
         self.record(trajectory)
         return self.add_procedure(p)
 
@@ -283,6 +304,46 @@ class Memory(BaseMemory):
             for h in hits:
                 self.store.record_usage(h.procedure.id, retrieved=1, namespace=ns)
         return hits
+
+    # -- executable procedures --------------------------------------------------
+
+    def skill(
+        self,
+        task: str,
+        *,
+        environment: str | None = None,
+        semantics: ActionSemantics | None = None,
+        env: Env | None = None,
+        config: ExecConfig | None = None,
+        handover_when_stuck: bool = False,
+        track: bool = True,
+    ) -> Skill | None:
+        """A runnable skill for ``task`` from the executable procedures of its template,
+        or None when no stored template matches the task.
+
+        ``env`` gives both ``environment`` (its name) and ``semantics``; otherwise pass
+        both. ``config``: the runtime's switches and budgets (no LLM in any case).
+        ``track``: count the procedures as retrieved. The outcome is counted with
+        :meth:`memp.skills.handle.Skill.finish` (or :meth:`report` on its procedure ids).
+        """
+        from memp.skills.handle import skill_for
+        from memp.skills.runtime import ExecConfig
+
+        if not isinstance(task, str) or not task.strip():
+            raise InvalidInput("skill() takes the task as a non-empty string")
+        environment = environment or getattr(env, "name", None)
+        semantics = semantics or getattr(env, "semantics", None)
+        if environment is None or semantics is None:
+            raise InvalidInput(
+                "skill() needs the environment: pass env=<a memp.envs environment>, or "
+                "environment=<its name> and semantics=<its ActionSemantics>"
+            )
+        cfg = config or ExecConfig.no_llm()
+        found = skill_for(self, task, environment, semantics, cfg, handover_when_stuck)
+        if found is not None and track:
+            for pid in found.procedure_ids:
+                self.store.record_usage(pid, retrieved=1, namespace=self.namespace)
+        return found
 
     # -- update -----------------------------------------------------------------
 

@@ -1,0 +1,221 @@
+"""A runnable skill: one task's compiled program, stepped by whoever owns the environment.
+
+:meth:`memp.Memory.skill` picks the procedures of the task's template, binds its slots
+and hands back a :class:`Skill`. An agent loop asks it for the next action with
+:meth:`Skill.next_action` and steps the environment itself; ``None`` means the skill
+cannot go on (the loop may hand the episode to an LLM). :meth:`Skill.finish` counts
+the outcome on the procedures it came from; :meth:`Skill.run` plays a whole episode.
+No LLM is called here: what the actions mean comes from the environment adapter's
+:class:`~memp.envs.base.ActionSemantics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from memp.errors import InvalidInput
+from memp.skills.priors import Priors
+from memp.skills.runtime import SkillRun
+from memp.template import normalize
+from memp.types import Program, Step, Trajectory
+
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics, Env
+    from memp.memory import Memory
+    from memp.skills.runtime import ExecConfig
+
+# (procedure ids, success) -> None: how an outcome is counted (Memory.report)
+Report = Callable[[Sequence[str], bool], None]
+
+
+class Skill:
+    """One task's program ready to play (see the module docstring).
+
+    ``handover_when_stuck``: stop (``next_action`` returns None) at the first program
+    step that cannot be grounded, so the caller's LLM can take over; by default the
+    skill skips such a step and goes on, as the no-LLM skill agent does, and stops only
+    when the program is done (after one retry) or its step budget is spent.
+    """
+
+    def __init__(
+        self,
+        run: SkillRun,
+        *,
+        task: str,
+        procedure_ids: Sequence[str],
+        notes: dict[str, Any] | None = None,
+        report: Report | None = None,
+        handover_when_stuck: bool = False,
+    ) -> None:
+        if not procedure_ids:
+            raise InvalidInput("a skill needs the id of at least one procedure it came from")
+        self.task = task
+        self.procedure_ids = list(procedure_ids)
+        self.notes = dict(notes or {})
+        self.handover_when_stuck = handover_when_stuck
+        self.steps_taken = 0
+        self.stopped: str | None = None  # why next_action returned None
+        self.outcome: bool | None = None  # set by finish()
+        self.last_info: dict[str, Any] = {}  # what the last observation told the skill
+        self._run = run
+        self._report = report
+        self._started = False
+        self._last: str | None = None
+
+    # -- what it is -------------------------------------------------------------
+
+    @property
+    def program(self) -> Program:
+        return self._run.program
+
+    @property
+    def binding(self) -> dict[str, str]:
+        return dict(self._run.binding)
+
+    @property
+    def procedure_id(self) -> str:
+        """The procedure whose template and program the skill plays (the best of its key)."""
+        return self.procedure_ids[0]
+
+    @property
+    def pointer(self) -> int:
+        """The program step the skill is on."""
+        return self._run.ptr
+
+    def __repr__(self) -> str:
+        return (
+            f"Skill(key={self.program.key!r}, binding={self.binding!r}, "
+            f"procedure_id={self.procedure_id!r}, steps={len(self.program.steps)})"
+        )
+
+    # -- stepping ---------------------------------------------------------------
+
+    def _stop(self, reason: str) -> None:
+        self.stopped = reason
+        return None
+
+    def next_action(self, observation: str, admissible: Sequence[str] | None) -> str | None:
+        """The action to take after ``observation`` (the episode's first observation on
+        the first call, then what the last returned action led to), or None when the
+        skill cannot go on (:attr:`stopped` says why)."""
+        if self.stopped is not None:
+            return None
+        run = self._run
+        adm = list(admissible or [])
+        if not self._started:
+            run.start(observation, adm)
+            self._started = True
+        elif self._last is not None:
+            self.last_info = {}
+            run.observe(self._last, observation, adm, self.last_info)
+        if self.steps_taken >= run.config.max_steps:
+            return self._stop("step budget spent")
+        while True:
+            if run.finished and run.config.retry and not run.retried:
+                run.restart()
+            if run.finished:
+                return self._stop("program finished without success")
+            d = run.decide(None)
+            if d.action is not None:
+                self._last = d.action
+                self.steps_taken += 1
+                return d.action
+            reason = str(d.info.get("stuck") or "no admissible action carries out the step")
+            if self.handover_when_stuck:
+                return self._stop(f"skill stuck: {reason}")
+            run.move_to(run.ptr + 1)  # nothing left to try on this step: the rest of the program
+            if run.finished:
+                return self._stop(f"skill stuck: {reason}")
+
+    def finish(self, success: bool) -> None:
+        """Count the outcome (one success or failure) on the procedures the skill used."""
+        if self.outcome is not None:
+            raise InvalidInput(
+                f"this skill's outcome was already reported (success={self.outcome}); "
+                "get a new skill for the next episode"
+            )
+        self.outcome = bool(success)
+        if self._report is not None:
+            self._report(self.procedure_ids, self.outcome)
+
+    def run(self, env: Env, episode: int, *, report: bool = True) -> Trajectory:
+        """Play ``episode`` of ``env`` with no LLM, as the skill agent does, and (with
+        ``report``) count its outcome. The episode's task must be the skill's task."""
+        from memp.agents.skill import _admissible
+
+        if self._started:
+            raise InvalidInput(
+                "this skill has already played; get a new skill for the next episode"
+            )
+        obs, info = env.reset(episode=episode)
+        task = info.get("task") or env.task
+        if normalize(task) != normalize(self.task):
+            raise InvalidInput(
+                f"episode {episode} of {env.name} is the task {task!r}, not this skill's "
+                f"task {self.task!r}; get the skill with Memory.skill(<that task>, env=env)"
+            )
+        traj = Trajectory(task=task, environment=env.name)
+        traj.metadata.update(
+            episode=episode,
+            label=getattr(env, "label", env.name),
+            split=getattr(env, "split", None),
+            policy="skill",
+            retrieved=self.procedure_ids,
+            program_key=self.program.key,
+            binding=self.binding,
+            program_steps=len(self.program.steps),
+        )
+        won = bool(info.get("won"))
+        while not won:
+            action = self.next_action(obs, _admissible(info, env))
+            if action is None:
+                traj.metadata["stop"] = self.stopped
+                break
+            if traj.steps:
+                traj.steps[-1].info.update(self.last_info)
+            obs, reward, terminated, truncated, info = env.step(action)
+            won = bool(info.get("won"))
+            traj.steps.append(
+                Step(action=action, observation=obs, reward=float(reward), actor="skill")
+            )
+            if terminated or truncated:
+                break
+        traj.success = won
+        traj.reward = float(info.get("score", 0.0) or 0.0)
+        traj.metadata["pointer"] = self.pointer
+        if report:
+            self.finish(won)
+        return traj
+
+
+def skill_for(
+    memory: Memory,
+    task: str,
+    environment: str,
+    semantics: ActionSemantics,
+    config: ExecConfig,
+    handover_when_stuck: bool = False,
+) -> Skill | None:
+    """:meth:`memp.Memory.skill`: the skill agent's choice of program and binding for
+    ``task`` (no LLM is given, so none is asked), ready to step; None when no stored
+    template matches the task."""
+    from memp.agents.skill import SkillAgent
+
+    agent = SkillAgent(memory, None, config=config)
+    program, binding, ids, notes = agent.select(task, environment, semantics)
+    if program is None or binding is None or not ids:
+        return None
+    _, priors = agent._procedures(environment)  # the priors select() gathered
+    reveal = set(program.reveal) | priors.reveal_templates
+    run = SkillRun(
+        program, binding, semantics, priors if config.priors else Priors(), config, reveal=reveal
+    )
+    return Skill(
+        run,
+        task=task,
+        procedure_ids=ids,
+        notes=notes,
+        report=lambda pids, ok: memory.report(pids, success=ok),
+        handover_when_stuck=handover_when_stuck,
+    )
