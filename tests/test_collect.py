@@ -75,3 +75,25 @@ def test_collect_with_the_local_model_records_llm_steps(tmp_path: Path, local_ll
     assert llm_traj.steps and all(s.actor == "llm" and s.info["valid"] for s in llm_traj.steps)
     assert llm_traj.prompt_tokens == sum(s.prompt_tokens for s in llm_traj.steps) > 0
     assert stored[expert[0].id].success is True
+
+
+def test_collected_episodes_become_executable_procedures_from_the_cli(tmp_path: Path) -> None:
+    db, out = tmp_path / "m.db", tmp_path / "t.jsonl"
+    opts = ["--opt", "game=twc", "--opt", "n=12"]
+    res = runner.invoke(app, ["collect", "--env", "twx", "--split", "train", "--policy", "expert",
+                              "--episodes", "3", "--db", str(db), *opts, "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # The executable build needs the environment's grammar: one clear line without it.
+    res = runner.invoke(app, ["memory", "add", str(out), "--strategy", "executable", "--db", str(db)])
+    assert res.exit_code == 2 and "pass --env NAME" in res.output
+    res = runner.invoke(app, ["memory", "add", str(out), "--strategy", "executable", "--db", str(db),
+                              "--embedder", "hash", "--env", "twx", *opts])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "added 3 procedure(s)" in res.output
+    mem = Memory(str(db))
+    try:
+        procs = mem.list(limit=10)
+    finally:
+        mem.close()
+    assert len(procs) == 3 and all(p.build == "executable" and p.program for p in procs)
+    assert all(p.program.steps and p.task_key for p in procs)

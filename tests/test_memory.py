@@ -69,7 +69,7 @@ def test_script_prompt_is_of_the_environment_family(tmp_path):
 
 
 def test_unknown_strategy_names_list_valid_ones(mem):
-    with pytest.raises(UnknownOption, match="valid choices: proceduralization, script, trajectory"):
+    with pytest.raises(UnknownOption, match="valid choices: executable, proceduralization, script, trajectory"):
         mem.add(traj("x y"), strategy="scripts")
     with pytest.raises(UnknownOption, match="avefact, hybrid, query, random"):
         mem.retrieve("x", strategy="bm25")

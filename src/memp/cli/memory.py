@@ -52,8 +52,15 @@ def _print_panel(body: str, title: str) -> None:
 def memory_add(
     path: str = typer.Argument(..., help="Trajectory file: JSON (object or list) or JSONL."),
     strategy: str = typer.Option(
-        "proceduralization", "--strategy", "-s", help="trajectory | script | proceduralization."
+        "proceduralization", "--strategy", "-s",
+        help="trajectory | script | proceduralization | executable (needs --env).",
     ),
+    env_name: str = typer.Option(
+        None, "--env", help="executable: the environment the trajectories were played in "
+        "(its action grammar; episodes are replay-verified)."
+    ),
+    split: str = typer.Option("train", "--split", help="executable: the env split played."),
+    opts: list[str] = typer.Option(None, "--opt", help="executable: env option key=value."),
     only_success: bool = typer.Option(
         False, "--only-success", help="Skip trajectories that did not succeed."
     ),
@@ -68,10 +75,21 @@ def memory_add(
     from rich.progress import Progress
 
     from memp.build import BUILD_STRATEGIES, builds, read_trajectories
-    from memp.errors import check_choice
+    from memp.errors import InvalidInput, check_choice
 
     check_choice("build strategy", strategy, BUILD_STRATEGIES)
     trajectories = list(read_trajectories(path))
+    env = None
+    if strategy == "executable":
+        if not env_name:
+            raise InvalidInput(
+                "--strategy executable compiles programs in an environment's action grammar: "
+                "pass --env NAME (and --split / --opt key=value as the episodes were played)"
+            )
+        from memp.agents.base import parse_env_options
+        from memp.envs import make_env
+
+        env = make_env(env_name, split=split, **parse_env_options(opts))
     with (
         open_memory(db, namespace, embedder, llm, must_exist=False) as mem,
         Progress(transient=True) as bar,
@@ -81,7 +99,7 @@ def memory_add(
         for t in trajectories:
             # failed trajectories are never built here (memp.build.builds)
             if (t.success or not only_success) and builds(t):
-                mem.add(t, strategy=strategy)
+                mem.add(t, strategy=strategy, env=env)
                 added += 1
             bar.advance(task)
     typer.echo(
