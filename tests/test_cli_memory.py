@@ -110,7 +110,7 @@ def test_memory_cli_errors_are_clear(tmp_path):
     r = invoke("memory", "add", str(bad), "--db", str(db), "--strategy", "trajectory")
     assert r.exit_code == 2 and "line 1" in r.output and "steps.0.action" in r.output
     r = invoke("memory", "add", str(bad), "--db", str(db), "--strategy", "plan")
-    assert r.exit_code == 2 and "valid choices: proceduralization, script, trajectory" in r.output
+    assert r.exit_code == 2 and "valid choices: executable, proceduralization, script, trajectory" in r.output
     seed(str(db), procedure("p1", "wash a plate"))
     r = invoke("memory", "show", "nope", "--db", str(db))
     assert r.exit_code == 2 and "no procedure 'nope'" in r.output

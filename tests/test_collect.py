@@ -52,8 +52,11 @@ def test_collect_errors_are_clear(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "valid choices" in res.output
     res = runner.invoke(app, ["collect", "--env", "twx", "--policy", "random", "--db", db])
     assert res.exit_code == 2 and "expert" in res.output
-    res = runner.invoke(app, ["collect", "--env", "travelplanner", "--db", db])
-    assert res.exit_code == 2 and "MEMP_TRAVELPLANNER_DB" in res.output
+    missing = str(tmp_path / "no-such-database")
+    res = runner.invoke(app, ["collect", "--env", "travelplanner", "--db", db,
+                              "--opt", f"db_dir={missing}"])  # fmt: skip
+    assert res.exit_code == 2 and "TravelPlanner data is missing" in res.output
+    assert missing in res.output
 
 
 def test_parse_env_options() -> None:
