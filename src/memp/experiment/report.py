@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memp.experiment import plots
-from memp.experiment.config import ExperimentConfig
+from memp.experiment.config import ExperimentConfig, TargetConfig
 from memp.experiment.metrics import compare, condition_metrics, group_curve, mean_steps
 from memp.experiment.reuse import describe_reused
 from memp.experiment.rundb import RunDB
@@ -391,6 +391,7 @@ def _target(
         met = [m["arm"] for m in judged if _meets(t, m, comp.get(m["arm"]))]
         out[env] = {
             **t.model_dump(mode="json"),
+            "relative": t.relative,
             # False: a relative goal and no memory-free baseline to judge against.
             "compared": bool(judged) and (bool(comp) or not t.relative),
             "met": bool(met),
@@ -400,7 +401,7 @@ def _target(
     return out
 
 
-def _meets(t: Any, m: dict[str, Any], comp: dict[str, Any] | None) -> bool:
+def _meets(t: TargetConfig, m: dict[str, Any], comp: dict[str, Any] | None) -> bool:
     if t.relative and (
         comp is None
         or comp["success_points"] < t.success_points
@@ -414,7 +415,7 @@ def _meets(t: Any, m: dict[str, Any], comp: dict[str, Any] | None) -> bool:
 
 def _goal(t: dict[str, Any]) -> str:
     parts = []
-    if t["success_points"] or t["steps_cut"]:
+    if t["relative"]:
         parts.append(
             f"{t['success_points']:+g} points of success and {t['steps_cut']:g}% fewer steps "
             "against no memory"
@@ -436,7 +437,7 @@ def _target_note(
     if t["met"]:
         return f"{env}: {goal} MET by {', '.join(repr(c) for c in t['met_by'])}."
     got = ""
-    if t["success_points"] or t["steps_cut"]:
+    if t["relative"]:
         if best is not None:
             cut = best["steps_reduction"]
             got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (

@@ -81,6 +81,27 @@ def split_groups(indices: list[int], groups: int) -> list[list[int]]:
     return out
 
 
+class _Shared:
+    """Units several blocks of one run have in common: played once, recorded under each."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[str, list[Any]] = {}  # task key -> the blocks it is recorded under
+        self._task: dict[str, str] = {}  # identity -> key of the task that plays it
+
+    def joins(self, identity: str | None, block: Any) -> bool:
+        """Whether a task already plays this unit; if so the block is recorded with it."""
+        key = self._task.get(identity) if identity is not None else None
+        if key is None:
+            return False
+        self.blocks[key].append(block)
+        return True
+
+    def plays(self, identity: str | None, task_key: str, block: Any) -> None:
+        if identity is not None:
+            self._task[identity] = task_key
+        self.blocks[task_key] = [block]
+
+
 class Runner:
     def __init__(
         self,
@@ -270,19 +291,22 @@ class Runner:
         # Blocks that share training games (memory from 200 and from 1,000 games of one
         # split) share those episodes: each is played once and recorded under every block.
         finished = self._finished_by_identity(db, "collect")
-        twins: dict[str, list[tuple[EnvConfig, str, int]]] = {}  # task key -> blocks
-        by_identity: dict[str, str] = {}  # identity -> key of the task that plays it
+        shared = _Shared()
         tasks: list[Task] = []
         bars: dict[str, TaskID] = {}
         for env in cfg.env:
             for source in sorted(self._sources().get(env.key, ())):
                 eps = env.train_indices()
-                todo = [e for e in eps if (env.key, source, env.train_split, e) not in done]
-                todo = [
-                    e for e in todo
-                    if not self._copy_collect(db, env, source, e, finished)
-                    and not self._reuse_collect(db, env, source, e)
-                ]
+                todo: list[tuple[int, str]] = []
+                for e in eps:
+                    if (env.key, source, env.train_split, e) in done:
+                        continue
+                    ident = collect_identity(cfg, env, source, e)
+                    if not (
+                        self._copy_collect(db, env, source, e, finished.get(ident))
+                        or self._reuse_collect(db, env, source, e, ident)
+                    ):
+                        todo.append((e, ident))
                 bar = prog.add_task(
                     f"collect {env.key} [{source}]",
                     total=len(eps),
@@ -290,10 +314,8 @@ class Runner:
                     note="",
                 )
                 bars[f"collect/{env.key}/{source}"] = bar
-                for e in todo:
-                    ident = collect_identity(cfg, env, source, e)
-                    if ident in by_identity:
-                        twins[by_identity[ident]].append((env, source, e))
+                for e, ident in todo:
+                    if shared.joins(ident, (env, source, e)):
                         continue
                     task = CollectTask(
                         env=env,
@@ -304,13 +326,12 @@ class Runner:
                         embedder=cfg.embedder,
                         distill=cfg.distill,
                     )
-                    by_identity[ident] = task.key
-                    twins[task.key] = [(env, source, e)]
+                    shared.plays(ident, task.key, (env, source, e))
                     tasks.append(task)
 
         def ok(res: TaskResult) -> str:
             traj = Trajectory.model_validate_json(res.value)
-            for i, (env, source, e) in enumerate(twins[res.key]):
+            for i, (env, source, e) in enumerate(shared.blocks[res.key]):
                 self._add_collect(db, env, source, e, traj, res.wall_s)
                 if i:  # the first block's bar is advanced by _drain
                     prog.update(bars[f"collect/{env.key}/{source}"], advance=1)
@@ -358,18 +379,20 @@ class Runner:
         return out
 
     def _copy_collect(
-        self, db: RunDB, env: EnvConfig, source: str, e: int, finished: dict[str, EpisodeRow]
+        self, db: RunDB, env: EnvConfig, source: str, e: int, row: EpisodeRow | None
     ) -> bool:
-        row = finished.get(collect_identity(self.config, env, source, e))
+        """Record another block's finished twin of this training episode under this block."""
         if row is None:
             return False
         self._add_collect(db, env, source, e, db.trajectory(row.id), row.wall_s)
         return True
 
-    def _reuse_collect(self, db: RunDB, env: EnvConfig, source: str, e: int) -> bool:
+    def _reuse_collect(
+        self, db: RunDB, env: EnvConfig, source: str, e: int, identity: str
+    ) -> bool:
         if self._index is None:
             return False
-        found = self._index.collect(collect_identity(self.config, env, source, e))
+        found = self._index.collect(identity)
         if found is None:
             return False
         self._add_collect(db, env, source, e, found.trajectory, found.wall_s)
@@ -517,8 +540,7 @@ class Runner:
         finished = self._finished_by_identity(db, "eval")
         for g in range(cfg.groups):
             tasks: list[Task] = []
-            twins: dict[str, list[tuple[EnvConfig, Arm, int]]] = {}  # task key -> blocks
-            by_identity: dict[str, str] = {}
+            shared = _Shared()
             for env in cfg.env:
                 arms = [a for a in self.arms if (env.key, a.label) not in blocked]
                 mems = {a.label: self._episode_memory(env, a, g) for a in arms}
@@ -538,8 +560,7 @@ class Runner:
                             note = f"won {wins_by_arm[arm.label]}"
                             prog.update(bars[f"eval/{arm.label}"], advance=1, note=note)
                             continue
-                        if ident is not None and ident in by_identity:
-                            twins[by_identity[ident]].append((env, arm, e))
+                        if shared.joins(ident, (env, arm, e)):
                             continue
                         task = EpisodeTask(
                             env=env,
@@ -553,19 +574,19 @@ class Runner:
                             agent=env.agent_config(cfg.agent),
                             embedder=cfg.embedder,
                         )
-                        if ident is not None:
-                            by_identity[ident] = task.key
-                        twins[task.key] = [(env, arm, e)]
+                        shared.plays(ident, task.key, (env, arm, e))
                         tasks.append(task)
 
-            def ok(res: TaskResult, twins: dict[str, list[Any]] = twins) -> str:
+            def ok(res: TaskResult, shared: _Shared = shared) -> str:
                 t: EpisodeTask = res.task  # type: ignore[assignment]
                 traj = Trajectory.model_validate_json(res.value)
-                for i, (env, arm, e) in enumerate(twins[res.key]):
+                for i, (env, arm, e) in enumerate(shared.blocks[res.key]):
+                    traj.metadata["condition"] = arm.label
                     self._add_eval(db, env, arm.label, arm.model, e, t.group, traj, res.wall_s)
+                    wins_by_arm[arm.label] += int(bool(traj.success))
                     if i:  # the first block's bar is advanced by _drain
-                        prog.update(bars[f"eval/{arm.label}"], advance=1)
-                wins_by_arm[t.arm] += int(bool(traj.success)) * len(twins[res.key])
+                        note = f"won {wins_by_arm[arm.label]}"
+                        prog.update(bars[f"eval/{arm.label}"], advance=1, note=note)
                 return f"won {wins_by_arm[t.arm]}"
 
             self._drain(db, tasks, ok, prog, bars)
@@ -596,6 +617,7 @@ class Runner:
         if row is None:
             return None
         traj = db.trajectory(row.id)
+        traj.metadata["condition"] = arm.label
         self._add_eval(db, env, arm.label, arm.model, e, g, traj, row.wall_s)
         db.clear_error(f"eval/{env.key}/{arm.label}/{e}")
         return traj
