@@ -234,3 +234,28 @@ def test_skill_episode_on_an_official_game(official_alfworld, tmp_path):
     wins = [agent.run(env, i).success for i in range(len(env))]
     assert sum(wins) >= 5, wins
     env.close()
+
+
+@pytest.mark.timeout(300)
+def test_played_episodes_record_the_task_type(official_alfworld):
+    # The worker writes the adapter's task type into the trajectory (reports break results
+    # down by it); an environment whose benchmark names no types records none.
+    from memp.experiment.config import AgentConfig, EnvConfig
+    from memp.experiment.worker import CollectTask, WorkerContext, execute
+    from memp.types import Trajectory
+
+    env = AlfworldEnv("valid_seen", data_dir=official_alfworld)
+    expected = env.task_type(2)
+    env.close()
+    ctx = WorkerContext()
+    for name, options, want in (
+        ("alfworld", {"data_dir": str(official_alfworld)}, expected),
+        ("twx", {"game": "twc", "n": 3}, None),
+    ):
+        cfg = EnvConfig(name=name, train_split="valid_seen" if name == "alfworld" else "train",
+                        options=options)  # fmt: skip
+        res = execute(CollectTask(env=cfg, source="expert", episode=2, seed=0,
+                                  agent=AgentConfig(max_steps=50), embedder="hash"), ctx)  # fmt: skip
+        assert res.ok, res.error
+        traj = Trajectory.model_validate_json(res.value)
+        assert traj.success and traj.metadata.get("task_type") == want

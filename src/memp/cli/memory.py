@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing, nullcontext
 from typing import Any
 
 import typer
@@ -91,6 +92,7 @@ def memory_add(
 
         env = make_env(env_name, split=split, **parse_env_options(opts))
     with (
+        closing(env) if env is not None else nullcontext(),
         open_memory(db, namespace, embedder, llm, must_exist=False) as mem,
         Progress(transient=True) as bar,
     ):

@@ -113,6 +113,10 @@ class Env:
         """The expert / gold action sequence for the current episode, where one exists."""
         return None
 
+    def task_type(self, episode: int | None = None) -> str | None:
+        """The benchmark's task type of an episode, where the benchmark names them."""
+        return None
+
     @property
     def task(self) -> str:
         return self._task

@@ -15,12 +15,15 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memp.experiment.config import AgentConfig, ConditionConfig, EnvConfig
 from memp.experiment.policies import make_policy
 from memp.llm.base import LLM, Completion, Message
 from memp.types import Outcome, Trajectory
+
+if TYPE_CHECKING:
+    from memp.envs.base import Env
 
 
 @dataclass(frozen=True)
@@ -214,11 +217,10 @@ class WorkerContext:
         self._envs.clear()
 
 
-def _record_task_type(traj: Trajectory, env: Any, episode: int) -> None:
-    """The benchmark's task type, where the adapter knows it (reports break results down by it)."""
-    kind = getattr(env, "task_type", None)
-    if callable(kind):
-        traj.metadata.setdefault("task_type", kind(episode))
+def _record_task_type(traj: Trajectory, env: Env, episode: int) -> None:
+    """The benchmark's task type, where it has them (reports break results down by it)."""
+    if (kind := env.task_type(episode)) is not None:
+        traj.metadata.setdefault("task_type", kind)
 
 
 def _seed_everything(seed: int) -> None:
