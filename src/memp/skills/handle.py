@@ -5,6 +5,8 @@ and hands back a :class:`Skill`. An agent loop asks it for the next action with
 :meth:`Skill.next_action` and steps the environment itself; ``None`` means the skill
 cannot go on (the loop may hand the episode to an LLM). :meth:`Skill.finish` counts
 the outcome on the procedures it came from; :meth:`Skill.run` plays a whole episode.
+:class:`Skill` is that surface; :class:`LocalSkill` steps the program in this process
+and :class:`memp.client.RemoteSkill` has the memory service step it.
 No LLM is called here: what the actions mean comes from the environment adapter's
 :class:`~memp.envs.base.ActionSemantics`.
 """
@@ -30,7 +32,84 @@ Report = Callable[[Sequence[str], bool], None]
 
 
 class Skill:
-    """One task's program ready to play (see the module docstring).
+    """What every runnable skill offers, wherever it is stepped: the program, its binding,
+    the procedures it came from, :meth:`next_action`, :meth:`finish` and :meth:`run`.
+
+    :class:`LocalSkill` steps the program in this process; :class:`memp.client.RemoteSkill`
+    asks the memory service to. Code written against this class runs on either.
+    """
+
+    task: str
+    procedure_ids: list[str]
+    notes: dict[str, Any]
+    steps_taken: int
+    stopped: str | None  # why next_action returned None
+    outcome: bool | None  # set by finish()
+    last_info: dict[str, Any]  # what the last observation told the skill
+
+    def __init__(self, *, task: str, procedure_ids: Sequence[str], notes: Any = None) -> None:
+        if not procedure_ids:
+            raise InvalidInput("a skill needs the id of at least one procedure it came from")
+        self.task = task
+        self.procedure_ids = list(procedure_ids)
+        self.notes = dict(notes or {})
+        self.steps_taken = 0
+        self.stopped = None
+        self.outcome = None
+        self.last_info = {}
+        self._started = False
+
+    @property
+    def program(self) -> Program:
+        raise NotImplementedError
+
+    @property
+    def binding(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @property
+    def pointer(self) -> int:
+        """The program step the skill is on."""
+        raise NotImplementedError
+
+    @property
+    def procedure_id(self) -> str:
+        """The procedure whose template and program the skill plays (the best of its key)."""
+        return self.procedure_ids[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(key={self.program.key!r}, binding={self.binding!r}, "
+            f"procedure_id={self.procedure_id!r}, steps={len(self.program.steps)})"
+        )
+
+    def next_action(self, observation: str, admissible: Sequence[str] | None) -> str | None:
+        """The action to take after ``observation`` (the episode's first observation on
+        the first call, then what the last returned action led to), or None when the
+        skill cannot go on (:attr:`stopped` says why)."""
+        raise NotImplementedError
+
+    def finish(self, success: bool) -> None:
+        """Count the outcome (one success or failure) on the procedures the skill used."""
+        if self.outcome is not None:
+            raise InvalidInput(
+                f"this skill's outcome was already reported (success={self.outcome}); "
+                "get a new skill for the next episode"
+            )
+        self._count(bool(success))
+        self.outcome = bool(success)
+
+    def _count(self, success: bool) -> None:
+        raise NotImplementedError
+
+    def run(self, env: Env, episode: int, *, report: bool = True) -> Trajectory:
+        """Play ``episode`` of ``env`` with no LLM, as the skill agent does, and (with
+        ``report``) count its outcome. The episode's task must be the skill's task."""
+        return play(self, env, episode, report=report)
+
+
+class LocalSkill(Skill):
+    """A skill stepped in this process (see the module docstring).
 
     ``handover_when_stuck``: stop (``next_action`` returns None) at the first program
     step that cannot be grounded, so the caller's LLM can take over; by default the
@@ -48,19 +127,10 @@ class Skill:
         report: Report | None = None,
         handover_when_stuck: bool = False,
     ) -> None:
-        if not procedure_ids:
-            raise InvalidInput("a skill needs the id of at least one procedure it came from")
-        self.task = task
-        self.procedure_ids = list(procedure_ids)
-        self.notes = dict(notes or {})
+        super().__init__(task=task, procedure_ids=procedure_ids, notes=notes)
         self.handover_when_stuck = handover_when_stuck
-        self.steps_taken = 0
-        self.stopped: str | None = None  # why next_action returned None
-        self.outcome: bool | None = None  # set by finish()
-        self.last_info: dict[str, Any] = {}  # what the last observation told the skill
         self._run = run
         self._report = report
-        self._started = False
         self._last: str | None = None
 
     # -- what it is -------------------------------------------------------------
@@ -74,20 +144,8 @@ class Skill:
         return dict(self._run.binding)
 
     @property
-    def procedure_id(self) -> str:
-        """The procedure whose template and program the skill plays (the best of its key)."""
-        return self.procedure_ids[0]
-
-    @property
     def pointer(self) -> int:
-        """The program step the skill is on."""
         return self._run.ptr
-
-    def __repr__(self) -> str:
-        return (
-            f"Skill(key={self.program.key!r}, binding={self.binding!r}, "
-            f"procedure_id={self.procedure_id!r}, steps={len(self.program.steps)})"
-        )
 
     # -- stepping ---------------------------------------------------------------
 
@@ -96,9 +154,6 @@ class Skill:
         return None
 
     def next_action(self, observation: str, admissible: Sequence[str] | None) -> str | None:
-        """The action to take after ``observation`` (the episode's first observation on
-        the first call, then what the last returned action led to), or None when the
-        skill cannot go on (:attr:`stopped` says why)."""
         if self.stopped is not None:
             return None
         run = self._run
@@ -128,65 +183,55 @@ class Skill:
             if run.finished:
                 return self._stop(f"skill stuck: {reason}")
 
-    def finish(self, success: bool) -> None:
-        """Count the outcome (one success or failure) on the procedures the skill used."""
-        if self.outcome is not None:
-            raise InvalidInput(
-                f"this skill's outcome was already reported (success={self.outcome}); "
-                "get a new skill for the next episode"
-            )
-        self.outcome = bool(success)
+    def _count(self, success: bool) -> None:
         if self._report is not None:
-            self._report(self.procedure_ids, self.outcome)
+            self._report(self.procedure_ids, success)
 
-    def run(self, env: Env, episode: int, *, report: bool = True) -> Trajectory:
-        """Play ``episode`` of ``env`` with no LLM, as the skill agent does, and (with
-        ``report``) count its outcome. The episode's task must be the skill's task."""
-        from memp.agents.skill import _admissible
 
-        if self._started:
-            raise InvalidInput(
-                "this skill has already played; get a new skill for the next episode"
-            )
-        obs, info = env.reset(episode=episode)
-        task = info.get("task") or env.task
-        if normalize(task) != normalize(self.task):
-            raise InvalidInput(
-                f"episode {episode} of {env.name} is the task {task!r}, not this skill's "
-                f"task {self.task!r}; get the skill with Memory.skill(<that task>, env=env)"
-            )
-        traj = Trajectory(task=task, environment=env.name)
-        traj.metadata.update(
-            episode=episode,
-            label=getattr(env, "label", env.name),
-            split=getattr(env, "split", None),
-            policy="skill",
-            retrieved=self.procedure_ids,
-            program_key=self.program.key,
-            binding=self.binding,
-            program_steps=len(self.program.steps),
+def play(skill: Skill, env: Env, episode: int, *, report: bool = True) -> Trajectory:
+    """:meth:`Skill.run`: the caller's loop, stepping ``env`` with the actions ``skill``
+    gives (in this process or from the service)."""
+    from memp.agents.skill import _admissible
+
+    if skill._started:
+        raise InvalidInput("this skill has already played; get a new skill for the next episode")
+    obs, info = env.reset(episode=episode)
+    task = info.get("task") or env.task
+    if normalize(task) != normalize(skill.task):
+        raise InvalidInput(
+            f"episode {episode} of {env.name} is the task {task!r}, not this skill's "
+            f"task {skill.task!r}; get the skill with Memory.skill(<that task>, env=env)"
         )
+    traj = Trajectory(task=task, environment=env.name)
+    traj.metadata.update(
+        episode=episode,
+        label=getattr(env, "label", env.name),
+        split=getattr(env, "split", None),
+        policy="skill",
+        retrieved=skill.procedure_ids,
+        program_key=skill.program.key,
+        binding=skill.binding,
+        program_steps=len(skill.program.steps),
+    )
+    won = bool(info.get("won"))
+    while not won:
+        action = skill.next_action(obs, _admissible(info, env))
+        if action is None:
+            traj.metadata["stop"] = skill.stopped
+            break
+        if traj.steps:
+            traj.steps[-1].info.update(skill.last_info)
+        obs, reward, terminated, truncated, info = env.step(action)
         won = bool(info.get("won"))
-        while not won:
-            action = self.next_action(obs, _admissible(info, env))
-            if action is None:
-                traj.metadata["stop"] = self.stopped
-                break
-            if traj.steps:
-                traj.steps[-1].info.update(self.last_info)
-            obs, reward, terminated, truncated, info = env.step(action)
-            won = bool(info.get("won"))
-            traj.steps.append(
-                Step(action=action, observation=obs, reward=float(reward), actor="skill")
-            )
-            if terminated or truncated:
-                break
-        traj.success = won
-        traj.reward = float(info.get("score", 0.0) or 0.0)
-        traj.metadata["pointer"] = self.pointer
-        if report:
-            self.finish(won)
-        return traj
+        traj.steps.append(Step(action=action, observation=obs, reward=float(reward), actor="skill"))
+        if terminated or truncated:
+            break
+    traj.success = won
+    traj.reward = float(info.get("score", 0.0) or 0.0)
+    traj.metadata["pointer"] = skill.pointer
+    if report:
+        skill.finish(won)
+    return traj
 
 
 def skill_for(
@@ -211,7 +256,7 @@ def skill_for(
     run = SkillRun(
         program, binding, semantics, priors if config.priors else Priors(), config, reveal=reveal
     )
-    return Skill(
+    return LocalSkill(
         run,
         task=task,
         procedure_ids=ids,
