@@ -46,6 +46,32 @@ class EnvConfig(_Config):
     label: str | None = None
     # Per-environment step budget (overrides agent.max_steps; tasks differ in length).
     max_steps: int | None = Field(None, ge=1)
+    # k-fold cross-validation over one split (train_split == eval_split): eval episode
+    # number i (in eval_episodes order) is in fold i % folds, and is played with a memory
+    # that holds no procedure built from its fold's episodes.
+    folds: int | None = Field(None, ge=2)
+
+    @model_validator(mode="after")
+    def _folds_ok(self) -> EnvConfig:
+        if self.folds is not None:
+            if self.train_split != self.eval_split:
+                raise ValueError(
+                    f"env {self.key!r}: folds cross-validate one split; set train_split = "
+                    f"eval_split (got {self.train_split!r} and {self.eval_split!r})"
+                )
+            if not set(self.eval_indices()) <= set(self.train_indices()):
+                raise ValueError(
+                    f"env {self.key!r}: with folds every eval episode must be a training episode"
+                )
+            if len(self.eval_indices()) < self.folds:
+                raise ValueError(f"env {self.key!r}: fewer eval episodes than folds")
+        return self
+
+    def fold_of(self) -> dict[int, int]:
+        """Eval episode -> its fold (empty without folds)."""
+        if self.folds is None:
+            return {}
+        return {e: i % self.folds for i, e in enumerate(self.eval_indices())}
 
     @property
     def key(self) -> str:
@@ -262,11 +288,21 @@ class ExperimentConfig(_Config):
                 raise ValueError(f"duplicate {kind} names: {', '.join(sorted(dup))}")
         if not self.models:
             raise ValueError("models must name at least one LLM spec")
+        folded = [e.key for e in self.env if e.folds]
+        updating = [c.name for c in self.conditions if c.update != "none" or c.start != "train"]
+        if folded and updating:
+            raise ValueError(
+                f"env {folded[0]!r} uses folds, which hold memory fixed per fold; conditions "
+                f"{', '.join(updating)} update memory or start empty: run them without folds"
+            )
         return self
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what is measured (not how it is executed)."""
         data = self.model_dump(mode="json", exclude={"executor", "workers", "address", "target", "published"})
+        for env in data["env"]:
+            if env.get("folds") is None:  # runs from before folds existed keep their fingerprint
+                env.pop("folds", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

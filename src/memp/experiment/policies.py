@@ -2,7 +2,8 @@
 
 - ``expert``: :class:`memp.agents.expert.ExpertPolicy` replays the expert / gold actions.
 - ``prompt``: :class:`memp.agents.react.ReActAgent`, retrieved procedures pasted into the prompt.
-- ``executable``: :class:`memp.agents.skill.SkillAgent`, retrieved procedures run as skills.
+- ``executable``: :class:`memp.agents.skill.SkillAgent`, retrieved procedures run as skills
+  (or the environment's own ``skill_policy(memory, llm=, max_steps=, fallback=)`` where it has one).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def make_policy(
     memory: Any,
     condition: ConditionConfig | None,
     agent: AgentConfig,
+    env: Any = None,
 ) -> Policy:
     if mode == "expert":
         from memp.agents.expert import ExpertPolicy
@@ -65,5 +67,11 @@ def make_policy(
             fallback = make_policy(
                 mode="prompt", llm=llm, memory=memory, condition=condition, agent=agent
             )
+        own = getattr(env, "skill_policy", None)
+        if own is not None:
+            # An environment whose plans no generic program can write (a whole itinerary)
+            # brings its own executable policy over the same memory.
+            return own(memory, llm=llm if use_llm else None, max_steps=cfg.max_steps,
+                       fallback=fallback)  # fmt: skip
         return SkillAgent(memory, llm=llm if use_llm else None, config=cfg, fallback=fallback)
     raise InvalidInput(f"unknown policy mode {mode!r}; valid: expert, prompt, executable")

@@ -43,6 +43,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
     curves: dict[str, dict[str, Any]] = {}
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
     by_type: dict[str, dict[str, dict[str, Any]]] = {}
+    env_metrics: dict[str, dict[str, dict[str, float]]] = {}
     budgets = {e.key: e.agent_config(config.agent).max_steps for e in config.env} if config else {}
     for env in envs:
         env_rows = [r for r in rows if r.env == env]
@@ -67,6 +68,8 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 comparisons.append({"env": env, **compare(b, o)})
         if types := _by_type(db, by_arm, budgets.get(env)):
             by_type[env] = types
+        if own := _episode_metrics(db, by_arm):
+            env_metrics[env] = own
         if config and config.groups > 1:
             curves[env] = {a: group_curve(rs, budgets.get(env)) for a, rs in by_arm.items() if rs}
         fams: dict[str, list[dict[str, Any]]] = {}
@@ -104,6 +107,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "best": _best(comparisons),
         "target": _target(conditions, comparisons, config, envs),
         "by_type": by_type,
+        "env_metrics": env_metrics,
         "published": [p.model_dump(mode="json") for p in config.published] if config else [],
         "curves": curves,
         "topk": topk,
@@ -142,6 +146,23 @@ def _by_type(
         }
         for kind, arms in sorted(rows.items())
     }
+
+
+def _episode_metrics(db: RunDB, by_arm: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
+    """Arm -> the environment's own metrics (episode metadata "metrics") over its episodes:
+    a number is averaged, a [passed, total] pair is summed as passed / total."""
+    out: dict[str, dict[str, float]] = {}
+    for arm, rs in by_arm.items():
+        sums: dict[str, list[float]] = {}
+        for r in rs:
+            for name, v in (db.trajectory(r.id).metadata.get("metrics") or {}).items():
+                num, den = (v[0], v[1]) if isinstance(v, list | tuple) else (v, 1)
+                acc = sums.setdefault(name, [0.0, 0.0])
+                acc[0] += float(num)
+                acc[1] += float(den)
+        if sums:
+            out[arm] = {k: (n / d if d else 0.0) for k, (n, d) in sums.items()}
+    return out
 
 
 def _baseline(arm: str, mets: dict[str, Any], arm_cfg: dict[str, Any]) -> str | None:
@@ -273,6 +294,18 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                             for a in arms
                         ]
                         for kind, cells in types.items()
+                    ],
+                )
+            )
+        if own := (s.get("env_metrics") or {}).get(env):
+            names = list(dict.fromkeys(k for m in own.values() for k in m))
+            out.append(
+                (
+                    f"{env}: the benchmark's metrics (%)",
+                    ["condition", *names],
+                    [
+                        [arm] + [f"{100 * m[k]:.1f}" if k in m else "-" for k in names]
+                        for arm, m in own.items()
                     ],
                 )
             )

@@ -120,6 +120,9 @@ def eval_identity(
     if c.uses_memory:
         # Without memory there is nothing to embed or distill and no training side.
         data.update(_train_side(env), embedder=cfg.embedder, distill=cfg.distill)
+    if env.folds and c.uses_memory:
+        # The episode read its fold's memory: the same folds over the same episodes.
+        data.update(folds=env.folds, fold_episodes=env.eval_indices())
     if c.update != "none":
         # Updates make an episode depend on the episodes of the groups before it.
         data.update(groups=cfg.groups, eval_indices=env.eval_indices(), group=group)

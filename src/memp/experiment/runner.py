@@ -130,9 +130,12 @@ class Runner:
         self._reused: dict[str, dict[str, int]] = {}  # this invocation: run -> kind -> n
 
     # -- paths ------------------------------------------------------------------
-    def memory_path(self, env: EnvConfig, arm: Arm) -> str:
+    def memory_path(self, env: EnvConfig, arm: Arm, fold: int | None = None) -> str:
+        """The arm's memory; with ``fold``, the copy that holds nothing of that fold."""
         c = arm.condition
         name = _slug(env.key, c.source, c.memory_kind, arm.builder)
+        if fold is not None:
+            name += f"__fold{fold}"
         return str(self.out / "memory" / f"{name}.db")
 
     def arm_memory_path(self, env: EnvConfig, arm: Arm, group: int) -> str:
@@ -476,6 +479,36 @@ class Runner:
                 f"{failures} memory build(s) failed (see the errors above); fix and re-run "
                 "the same command to resume"
             )
+        self._build_folds(db)
+
+    def _build_folds(self, db: RunDB) -> None:
+        """Per fold, a copy of the memory with the procedures built from that fold's
+        episodes retired (kept as records, never retrieved or run). Derived from the one
+        memory of all training episodes, so a fold costs no LLM call."""
+        for env in self.config.env:
+            if not env.folds:
+                continue
+            held: dict[int, set[int]] = defaultdict(set)
+            for e, f in env.fold_of().items():
+                held[f].add(e)
+            for arm in self.arms:
+                c = arm.condition
+                base = self.memory_path(env, arm)
+                if c.memory == "none" or base in self._no_memory:
+                    continue
+                trajs = db.trajectories(phase="collect", env=env.key, arm=c.source)
+                for f in range(env.folds):
+                    path = self.memory_path(env, arm, f)
+                    label = f"{env.key}#fold{f}"
+                    rec = db.memory(env=label, source=c.source, build=c.memory_kind,
+                                    builder=arm.builder)  # fmt: skip
+                    if rec is not None and Path(path).exists():
+                        continue
+                    out = [t for t in trajs if t.metadata.get("episode") in held[f]]
+                    n = _hold_out(base, path, out)
+                    db.add_memory(env=label, source=c.source, build=c.memory_kind,
+                                  builder=arm.builder, path=path, procedures=n,
+                                  wall_s=0.0)  # fmt: skip
 
     def _reuse_memory(self, db: RunDB, env: EnvConfig, arm: Arm, path: str) -> bool:
         if self._index is None:
@@ -549,6 +582,8 @@ class Runner:
                 for e in groups_by_env[env.key][g]:
                     for arm in arms:
                         mem = mems[arm.label]
+                        if env.folds:  # each episode reads its own fold's memory
+                            mem = self._episode_memory(env, arm, g, e)
                         if (env.key, arm.label, env.eval_split, e) in done:
                             continue
                         ident = self._identity(env, "eval", arm.label, e, g)
@@ -643,10 +678,14 @@ class Runner:
         self._count_reused(db, found.run, "eval")
         return traj
 
-    def _episode_memory(self, env: EnvConfig, arm: Arm, group: int) -> str | None:
+    def _episode_memory(
+        self, env: EnvConfig, arm: Arm, group: int, episode: int | None = None
+    ) -> str | None:
         c = arm.condition
         if c.update == "none":
-            return self.memory_path(env, arm) if c.memory != "none" else None
+            if c.memory == "none":
+                return None
+            return self.memory_path(env, arm, env.fold_of().get(episode) if env.folds else None)
         path = self.arm_memory_path(env, arm, group)
         if group == 0 and not Path(path).exists():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -753,6 +792,26 @@ def _copy_sqlite(src: str, dst: str) -> None:
     finally:
         d.close()
         s.close()
+
+
+def _hold_out(base: str, path: str, held_out: list[Trajectory]) -> int:
+    """Copy memory ``base`` to ``path`` and retire every procedure built from one of the
+    ``held_out`` trajectories (its source id or its task); returns the active procedures left."""
+    from memp.store import open_store
+    from memp.types import ProcedureStatus
+
+    _remove_sqlite(path)
+    _copy_sqlite(base, path)
+    ids = {t.id for t in held_out}
+    tasks = {t.task for t in held_out}
+    store = open_store(path)
+    try:
+        for p in store.list(status=ProcedureStatus.ACTIVE):
+            if p.source_trajectory_id in ids or p.task in tasks:
+                store.set_status(p.id, ProcedureStatus.RETIRED, namespace=p.namespace)
+        return store.count(status=ProcedureStatus.ACTIVE)
+    finally:
+        store.close()
 
 
 def _remove_sqlite(path: str) -> None:

@@ -223,6 +223,14 @@ def _record_task_type(traj: Trajectory, env: Env, episode: int) -> None:
         traj.metadata.setdefault("task_type", kind)
 
 
+def _record_metrics(traj: Trajectory, env: Env) -> None:
+    """The benchmark's own per-episode metrics, where the env has them (reports aggregate
+    them: a number is averaged, a [passed, total] pair summed as a ratio)."""
+    own = getattr(env, "episode_metrics", None)
+    if own is not None and (metrics := own()):
+        traj.metadata["metrics"] = metrics
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     try:
@@ -327,7 +335,9 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                 own = True
             else:
                 memory = ctx.memory(task.memory_path, llm, task.embedder)
-        policy = make_policy(mode=c.mode, llm=llm, memory=memory, condition=c, agent=task.agent)
+        policy = make_policy(
+            mode=c.mode, llm=llm, memory=memory, condition=c, agent=task.agent, env=env
+        )
         try:
             traj = policy.run(env, task.episode)
         finally:
@@ -337,6 +347,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj.metadata["seed"] = task.seed
         traj.metadata["condition"] = task.arm
         _record_task_type(traj, env, task.episode)
+        _record_metrics(traj, env)
         if traj.model is None and llm is not None:
             traj.model = llm.name
         return traj.model_dump_json(), {}

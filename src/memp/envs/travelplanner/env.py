@@ -289,6 +289,33 @@ class TravelPlannerEnv(Env):
             "evaluation": self.last_evaluation.to_dict() if self.last_evaluation else None,
         }
 
+    def episode_metrics(self) -> dict[str, list[int]]:
+        """The benchmark's rates for this episode as [passed, applicable] pairs (a report
+        sums them into delivery, micro / macro commonsense and hard, and final pass rates)."""
+        q, v = self._q, self.last_evaluation
+        if q is None:
+            return {}
+        asked = len(q.hard_asked)
+        if v is None:  # nothing submitted: nothing delivered, every constraint failed
+            return {"delivery": [0, 1], "commonsense micro": [0, 8], "commonsense macro": [0, 1],
+                    "hard micro": [0, asked], "hard macro": [0, 1], "final pass": [0, 1]}  # fmt: skip
+        cs = sum(c.passed is True for c in v.commonsense.values())
+        hard = sum(v.hard[k].passed is True for k in v.hard_asked) if v.hard is not None else 0
+        return {
+            "delivery": [int(v.delivered), 1],
+            "commonsense micro": [cs, 8],
+            "commonsense macro": [int(v.commonsense_pass), 1],
+            "hard micro": [hard, asked],
+            "hard macro": [int(v.hard_pass), 1],
+            "final pass": [int(v.final_pass), 1],
+        }
+
+    def skill_policy(self, memory: Any, **options: Any) -> Any:
+        """The executable policy over ``memory`` (:class:`~.assemble.TravelPlannerSkill`)."""
+        from memp.envs.travelplanner.assemble import TravelPlannerSkill
+
+        return TravelPlannerSkill(memory, **options)
+
     # -- tools ----------------------------------------------------------------------
     def _step_after_end(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self.last_evaluation is None:  # truncated, not submitted
