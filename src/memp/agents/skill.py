@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from memp.skills.adapt import Adapted, action_grammar, adapt_program
 from memp.skills.compile import compile_program, describe, step_text
 from memp.skills.priors import Priors
 from memp.skills.runtime import ExecConfig, SkillRun
-from memp.skills.text import similarity
+from memp.skills.text import Mentions, distinguishing_words, similarity, template_conflict
 from memp.template import KeyMatch, align, fill, mask, match_key, normalize, rank_keys, slots_of
 from memp.types import Procedure, Program, Step, Trajectory
 
@@ -60,7 +61,7 @@ class SkillAgent:
         self.config = config or ExecConfig()
         self.fallback = fallback
         self.embedder = embedder if embedder is not None else getattr(memory, "embedder", None)
-        self._cache: dict[str, tuple[int, list[Procedure], Priors]] = {}
+        self._cache: dict[str, tuple[tuple[str, ...], list[Procedure], Priors]] = {}
 
     # -- memory side ------------------------------------------------------
 
@@ -70,7 +71,9 @@ class SkillAgent:
         except TypeError:
             procs = [p for p in self.memory.list() if p.environment == environment]
         cached = self._cache.get(environment)
-        if cached and cached[0] == len(procs):
+        # keyed on the ids: an update may add one procedure and retire another
+        ids = tuple(p.id for p in procs)
+        if cached and cached[0] == ids:
             return cached[1], cached[2]
         priors = Priors(embedder=self.embedder if self.config.embed_priors else None)
         for p in procs:
@@ -80,7 +83,7 @@ class SkillAgent:
                 priors.merge(p.program.priors)
             # how to look inside a place is a fact about the environment, not the task
             priors.reveal_templates.update(p.program.reveal)
-        self._cache[environment] = (len(procs), procs, priors)
+        self._cache[environment] = (ids, procs, priors)
         return procs, priors
 
     def select(
@@ -97,12 +100,14 @@ class SkillAgent:
         chosen: list[Procedure]
         binding: dict[str, str] | None
         if cfg.template_retrieval:
-            m = match_key(
-                task,
-                [p.task_key for p in procs if p.task_key],
-                known_entities=known,
-                approximate=cfg.approximate_keys,
-            )
+            keys = [p.task_key for p in procs if p.task_key]
+            m = match_key(task, keys, known_entities=known, approximate=cfg.approximate_keys)
+            if m is not None and not m.exact:
+                # a resemblance is not enough: the words that name the task type must agree
+                why = template_conflict(mask(task, known)[0], m.key, keys)
+                if why is not None:
+                    notes["refused_key"] = {m.key: why}
+                    m = None
             if m is None and cfg.bind_llm and self.llm is not None:
                 m, tokens = self._llm_pick_key(task, procs, known)
                 notes["handover_bind"] = tokens
@@ -144,6 +149,45 @@ class SkillAgent:
         notes["key"] = key
         return program, binding, [p.id for p in chosen], notes
 
+    def adapt(
+        self,
+        task: str,
+        environment: str,
+        semantics: ActionSemantics,
+        admissible: list[str] | None = None,
+    ) -> tuple[Adapted | None, dict[str, str] | None]:
+        """No template matches ``task``: the LLM writes its program from the nearest
+        stored programs (:mod:`memp.skills.adapt`). Returns (what adaptation produced,
+        the task's binding), or (None, None) when there is nothing to adapt from."""
+        if self.llm is None:
+            return None, None
+        procs, priors = self._procedures(environment)
+        procs = [p for p in procs if p.task_key and p.program is not None]
+        known = set(priors.found) | set(priors.visits)
+        # and what the episode shows (its places), by type
+        mentions = Mentions(semantics)
+        for a in admissible or []:
+            mentions.observe(a, "")
+        known |= {mentions.type_of(n) for n in mentions.names}
+        task_key, binding = mask(task, known)
+        if not procs or not binding:
+            return None, None
+        # the nearest templates by wording, one procedure each (the best of its key)
+        best: dict[str, Procedure] = {}
+        for p in sorted(procs, key=lambda p: -(p.usage.success_rate or 0.0)):
+            best.setdefault(str(p.task_key), p)
+        ranked = rank_keys(task, list(best), known_entities=known)
+        sources = [best[k] for _, k in ranked[: max(self.config.adapt_k, 1)]]
+        if not sources:
+            return None, None
+        grammar = action_grammar(
+            semantics, procs, admissible=admissible or [], task_key=task_key, sources=sources
+        )
+        out = adapt_program(
+            self.llm, task_key, sources, grammar, constrained=self.config.adapt_constrained
+        )
+        return out, binding
+
     def _ask(self, msgs: list[Message], used: dict[str, int], **kw: Any) -> str:
         assert self.llm is not None
         c = self.llm.complete(msgs, **kw)
@@ -156,8 +200,12 @@ class SkillAgent:
         """No stored template aligns: ask the LLM whether one means the same task."""
         masked, binding = mask(task, known)
         # the closest few by wording, closest first: a short list the model can judge
-        ranked = rank_keys(task, [p.task_key for p in procs if p.task_key], known_entities=known)
-        keys = [k for _, k in ranked[:3]]
+        stored = [p.task_key for p in procs if p.task_key]
+        ranked = rank_keys(task, stored, known_entities=known)
+        # only templates whose distinguishing words agree with the task are put to the
+        # model: a 1.5B model says "yes" to "clean ..." for "cool ..." (issue 15)
+        distinct = distinguishing_words(stored)
+        keys = [k for _, k in ranked[:3] if template_conflict(masked, k, stored, distinct) is None]
         if not keys or not binding:
             return None, {}
         used = {"prompt": 0, "completion": 0}
@@ -205,8 +253,21 @@ class SkillAgent:
         obs, info = env.reset(episode=episode)
         task = info.get("task") or env.task
         program, binding, used_ids, notes = self.select(task, env.name, sem)
+        adapted: Adapted | None = None
+        if (program is None or binding is None) and cfg.adapt and self.llm is not None:
+            adapted, binding = self.adapt(task, env.name, sem, _admissible(info, env))
+            if adapted is not None and adapted.program is not None and binding is not None:
+                program, used_ids = adapted.program, []
+                notes = {**notes, "key": adapted.key}
+                # what the LLM spent writing it is the episode's, on its first step
+                prev = notes.get("handover_bind") or {}
+                notes["handover_bind"] = {k: v + prev.get(k, 0) for k, v in adapted.tokens.items()}
+            elif adapted is not None:
+                notes = {**notes, "reason": f"adapted program refused: {adapted.reason}"}
         if program is None or binding is None:
             out = self._fallback_episode(env, episode, task, notes.get("reason", "no procedure"))
+            if adapted is not None:
+                out.metadata["adapted"] = adapted.record()
             spent = notes.get("handover_bind") or {}
             # asking the LLM for a template counts, even when none fitted
             out.prompt_tokens += spent.get("prompt", 0)
@@ -231,6 +292,12 @@ class SkillAgent:
             program_steps=len(program.steps),
             notes={k: v for k, v in notes.items() if k != "handover_bind"},
         )
+        if adapted is not None:
+            # the hand-over: which procedures it came from, the lines, the tokens; the
+            # program itself so that a win can be stored (memp.skills.learn)
+            traj.metadata["adapted"] = adapted.record()
+            traj.metadata["policy"] = "skill(adapted)"
+            traj.metadata["program"] = program.model_dump(mode="json")
         tiebreak = self._tiebreak if cfg.llm_tiebreak and self.llm is not None else None
         can_recover = cfg.llm_recovery and self.llm is not None
         pending_tokens = (notes.get("handover_bind") or {}).copy()
@@ -289,7 +356,10 @@ class SkillAgent:
             if pending_tokens:
                 pt += pending_tokens.get("prompt", 0)
                 ct += pending_tokens.get("completion", 0)
-                step_info["bind_by"] = "llm"
+                if adapted is not None:
+                    step_info["handover"] = "program adapted by llm"
+                else:
+                    step_info["bind_by"] = "llm"
                 pending_tokens = {}
             traj.steps.append(
                 Step(

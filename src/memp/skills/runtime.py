@@ -63,10 +63,17 @@ class ExecConfig:
     # switched on before the object was in hand) is done again in its place
     retry: bool = True
     rank_threshold: float = 0.6
+    # a task no template matches: the LLM writes its program from the nearest stored
+    # programs (memp.skills.adapt), checked against the action grammar before it runs
+    adapt: bool = True
+    adapt_k: int = 2  # nearest procedures (by template wording) shown to the LLM
+    adapt_constrained: bool = True  # the LLM picks each line among the grammar's lines
 
     @classmethod
     def no_llm(cls, **overrides: Any) -> ExecConfig:
-        base = dict(bind_llm=False, llm_tiebreak=False, llm_recovery=False, llm_fallback=False)
+        base = dict(
+            bind_llm=False, llm_tiebreak=False, llm_recovery=False, llm_fallback=False, adapt=False
+        )
         base.update(overrides)
         return cls(**base)
 
@@ -177,7 +184,12 @@ class SkillRun:
         if st.op == "read":
             return self._ground_read(action)
         literal = not self.program.generalized
-        if not anywhere and "{@}" in action and not self.at_place(st.at) and idx not in self.roaming:
+        if (
+            not anywhere
+            and "{@}" in action
+            and not self.at_place(st.at)
+            and idx not in self.roaming
+        ):
             return []  # the step acts on a place: it must be the right one
         # a value that was to be read but could not be stands for anything
         pattern = re.sub(
@@ -342,9 +354,7 @@ class SkillRun:
         self.roaming.add(self.ptr)
         return self._search("", any_place=True, want=things[0])
 
-    def _search(
-        self, slot: str, *, any_place: bool = False, want: str | None = None
-    ) -> str | None:
+    def _search(self, slot: str, *, any_place: bool = False, want: str | None = None) -> str | None:
         """Go to the most promising place not yet searched for ``slot``'s entity (or ``want``)."""
         want = want or normalize(self.binding.get(slot, ""))
         idx = self.ptr

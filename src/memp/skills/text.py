@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
 from memp.template import normalize
@@ -202,3 +203,68 @@ def similarity(a: str, b: str) -> float:
         return 0.0
     ca, cb = Counter(ta), Counter(tb)
     return sum((ca & cb).values()) / max(len(ta), len(tb))
+
+
+# -- which template words name the task (not its entities) ----------------------------
+
+_SLOT_RX = re.compile(r"\{[^}]*\}")
+
+
+def key_words(key: str) -> list[str]:
+    """A template's literal words in order, each slot as ``{}`` (slot names differ)."""
+    return _TOKEN.findall(_SLOT_RX.sub("{}", normalize(key)))
+
+
+def distinguishing_words(keys: Iterable[str]) -> set[str]:
+    """The words that tell stored templates apart, learned from the templates alone.
+
+    A word is distinguishing when it is the one word by which two templates differ
+    (a minimal pair: "heat some {} and ..." / "clean some {} and ...", "put a hot {}
+    in {}" / "put a {} in {}") or when only one template has it ("look", "under").
+    Filler words never are.
+    """
+    seqs = {tuple(key_words(k)) for k in keys}
+    out: set[str] = set()
+    df = Counter(w for s in seqs for w in set(s))
+    out |= {w for w, n in df.items() if n == 1}
+    for a in seqs:
+        for b in seqs:
+            if a >= b:
+                continue
+            ops = [
+                op
+                for op in SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+                if op[0] != "equal"
+            ]
+            if len(ops) != 1:
+                continue
+            _, i1, i2, j1, j2 = ops[0]
+            if i2 - i1 <= 1 and j2 - j1 <= 1:
+                out |= set(a[i1:i2]) | set(b[j1:j2])
+    return {w for w in out if not w.startswith("{") and w not in FILLER}
+
+
+def template_conflict(
+    task_key: str, key: str, keys: Iterable[str], distinct: set[str] | None = None
+) -> str | None:
+    """Why the (masked) task ``task_key`` is not the template ``key``, or None if it may be.
+
+    The template's distinguishing words must all be in the task, and the task's words
+    that distinguish templates, or that no stored template has at all ("cool" with no
+    cooling template stored, "two"), must all be in the template.
+    """
+    keys = list(dict.fromkeys([*keys, key]))
+    distinct = distinguishing_words(keys) if distinct is None else distinct
+    vocab = {w for k in keys for w in key_words(k)}
+    task = {w for w in key_words(task_key) if not w.startswith("{") and w not in FILLER}
+    have = set(key_words(key))
+    missing = sorted(w for w in have & distinct if w not in task)
+    extra = sorted(w for w in task if w not in have and (w in distinct or w not in vocab))
+    if not missing and not extra:
+        return None
+    parts = []
+    if extra:
+        parts.append("the task says " + ", ".join(repr(w) for w in extra))
+    if missing:
+        parts.append("the template says " + ", ".join(repr(w) for w in missing))
+    return " and ".join(parts) + " (distinguishing words differ)"

@@ -1,0 +1,347 @@
+"""Adapting stored programs to a task no template matches, in a small checked line format.
+
+The LLM writes the new task's program from the nearest stored programs (by template
+wording), one step per line::
+
+    find {object}
+    take {object} from {@} [at @object]
+    cool {object} with {@} [at <fridge>]
+    move {object} to {@} [at {target}]
+
+A line is ``find {slot}`` or an action pattern (``{slot}`` a task value, ``{@}`` the
+place the skill stands, ``<type>`` any instance of a type) with an optional place in
+brackets, as :class:`~memp.types.ProgramStep` has them (``@slot``: where the search
+found the slot's thing; ``{slot}``, ``<type>``, ``*``). Every line is checked against
+the environment's action grammar (:func:`action_grammar`) before anything runs; a
+program with a line outside it is refused with the reason. With ``constrained`` the
+model picks each line from the grammar's lines (``choices``: a grammar or token trie
+on llama.cpp), so it cannot write an invalid one; otherwise it writes the whole
+program as text and the check decides. A step repeated on the same slot takes a new
+instance (the second of two apples), as compiled programs do.
+
+No environment facts here: the grammar comes from the adapter where it offers one
+(``semantics.action_patterns()``), else from what memory and the episode show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from memp.skills.text import FILLER, PIECE, Mentions, abstract, key_words, verb
+from memp.template import normalize, slots_of
+from memp.types import Procedure, Program, ProgramStep
+
+if TYPE_CHECKING:
+    from memp.envs.base import ActionSemantics
+    from memp.llm.base import LLM, Message
+
+END = "END"
+_AT = re.compile(r"^(?P<action>.*?)\s*\[at (?P<at>[^\]]+)\]$")
+_ARG = re.compile(r"^(\{[^}]*\}|<[^>]*>)$")
+_LINE_NO = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
+
+
+def shape(pattern: str) -> str:
+    """An action pattern with its arguments as holes: ``heat {object} with {@}`` ->
+    ``heat _ with _`` (what the grammar checks: the verb and how arguments sit)."""
+    out: list[str] = []
+    for p in PIECE.findall(normalize(pattern)):
+        if _ARG.match(p) or p.isdigit():
+            if not out or out[-1] != "_":
+                out.append("_")
+        else:
+            out.append(p)
+    return " ".join(out)
+
+
+@dataclass
+class Grammar:
+    """The action shapes a program line may take, each with where it was learned.
+
+    ``shapes``: ``heat _ with _`` -> "environment" | "memory" | "episode" | "task verb";
+    ``lines``: ready lines (with their places) offered to a constrained model;
+    ``places``: place kinds a new step may be done at (``<fridge>``, ...).
+    """
+
+    shapes: dict[str, str] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+
+    def source_of(self, action: str) -> str | None:
+        return self.shapes.get(shape(action))
+
+
+def _program_lines(program: Program) -> list[str]:
+    out = []
+    for st in program.steps:
+        if st.op == "find":
+            out.append(f"find {{{st.what}}}")
+        elif st.op == "act":
+            at = f" [at {st.at}]" if st.at else ""
+            out.append(f"{st.action}{at}")
+    return out
+
+
+def program_text(program: Program) -> str:
+    """A program in the line format (read steps left out: lines carry act and find)."""
+    return "\n".join(_program_lines(program))
+
+
+def action_grammar(
+    semantics: ActionSemantics,
+    procedures: Iterable[Procedure],
+    *,
+    admissible: Sequence[str] = (),
+    task_key: str = "",
+    sources: Sequence[Procedure] = (),
+) -> Grammar:
+    """What a program line may say in this environment.
+
+    - the adapter's own action patterns, where it offers them
+      (``semantics.action_patterns()``: "cool {o} with {r}", ...);
+    - every act step of the stored programs (with its place) and the episode's
+      admissible actions, abstracted (navigation and no-ops left out, as programs do);
+    - a verb the task names that nothing else knows ("cool" with no cooling stored):
+      the shapes of the nearest programs' steps with their verb replaced by it.
+      Without the adapter's patterns these are unconfirmed until the skill finds the
+      action admissible; the runtime plays only admissible actions either way.
+    """
+    g = Grammar()
+    env_patterns = getattr(semantics, "action_patterns", None)
+    for p in (env_patterns() if callable(env_patterns) else None) or []:
+        if not semantics.is_navigation(p) and not semantics.is_noop(p):
+            g.shapes.setdefault(shape(p), "environment")
+    places: dict[str, None] = {}
+    for proc in procedures:
+        prog = proc.program
+        if prog is None:
+            continue
+        for st in prog.steps:
+            if st.op != "act":
+                continue
+            g.shapes.setdefault(shape(str(st.action)), "memory")
+            if st.at and st.at.startswith("<"):
+                places[st.at] = None
+        if prog.priors is not None:
+            places.update({f"<{t}>": None for t in prog.priors.visits})
+    mentions = Mentions(semantics)
+    for a in admissible:
+        mentions.observe(a, "")
+    for a in admissible:
+        if semantics.is_navigation(a):
+            loc = semantics.location(a)
+            if loc:
+                places[f"<{normalize(semantics.entity_type(loc))}>"] = None
+            continue
+        if semantics.is_noop(a):
+            continue
+        g.shapes.setdefault(shape(abstract(a, mentions, place=None, slot_of_type={})[0]), "episode")
+    known_verbs = {s.split()[0] for s in g.shapes}
+    vocab = {w for p in procedures if p.task_key for w in key_words(p.task_key)}
+    new_verbs = [
+        w
+        for w in key_words(task_key)
+        if not w.startswith("{") and w not in FILLER and w not in known_verbs and w not in vocab
+    ]
+    lines: dict[str, None] = {}
+    for proc in sources:
+        for line in _program_lines(proc.program) if proc.program else []:
+            lines[line] = None
+    for proc in procedures:
+        for line in _program_lines(proc.program) if proc.program else []:
+            lines[line] = None
+    g.places = sorted(places)
+    for w in new_verbs:
+        for proc in sources:
+            for st in proc.program.steps if proc.program else []:
+                if st.op != "act" or verb(str(st.action)).startswith(("{", "<")):
+                    continue
+                pieces = PIECE.findall(str(st.action))
+                new = " ".join([w, *pieces[1:]])
+                g.shapes.setdefault(shape(new), "task verb")
+                for at in [*g.places, "*"]:
+                    lines[f"{new} [at {at}]"] = None
+    slots = slots_of(task_key)
+    g.lines = [*(f"find {{{s}}}" for s in slots), *lines]
+    # only lines over the task's own slots
+    g.lines = [ln for ln in dict.fromkeys(g.lines) if _slots_ok(ln, slots)]
+    return g
+
+
+def _slots_ok(line: str, slots: Sequence[str]) -> bool:
+    used = {s for s in re.findall(r"\{([^}@]*)\}", line)}
+    return used <= set(slots)
+
+
+def check_program(
+    lines: Sequence[str], grammar: Grammar, key: str
+) -> tuple[Program | None, list[str]]:
+    """The program the lines make, or None with the reasons it is refused."""
+    slots = slots_of(key)
+    errors: list[str] = []
+    steps: list[ProgramStep] = []
+    for n, raw in enumerate(lines, 1):
+        line = _LINE_NO.sub("", raw).strip()
+        if not line or line == END:
+            continue
+        m = _AT.match(line)
+        action, at = (m.group("action").strip(), m.group("at").strip()) if m else (line, None)
+        unknown = set(re.findall(r"\{([^}@]*)\}", line)) - set(slots)
+        if unknown:
+            errors.append(f"line {n} {raw!r}: no slot {', '.join(sorted(unknown))} in {key!r}")
+            continue
+        fm = re.fullmatch(r"find \{([^}]+)\}", action)
+        if fm:
+            steps.append(ProgramStep(op="find", what=fm.group(1)))
+            continue
+        if at is not None and not re.fullmatch(r"\*|@[a-z0-9_]+|\{[a-z0-9_]+\}|<[^<>]+>", at):
+            errors.append(f"line {n} {raw!r}: the place {at!r} is not *, @slot, {{slot}} or <type>")
+            continue
+        if at is not None and at.startswith("@") and at[1:] not in slots:
+            errors.append(f"line {n} {raw!r}: no slot {at[1:]} in {key!r}")
+            continue
+        if grammar.source_of(action) is None:
+            errors.append(
+                f"line {n} {raw!r}: {shape(action)!r} is not an action of this environment"
+            )
+            continue
+        steps.append(ProgramStep(op="act", action=normalize(action), at=at))
+    acts = [s for s in steps if s.op == "act"]
+    if not errors and not acts:
+        errors.append("the program has no action step")
+    used = {s.what for s in steps if s.op == "find"} | {
+        x for s in acts for x in re.findall(r"\{([^}@]*)\}", f"{s.action} {s.at or ''}")
+    }
+    used |= {str(s.at)[1:] for s in acts if str(s.at).startswith("@")}
+    missing = [s for s in slots if s not in used]
+    if not errors and missing:
+        errors.append(f"the program never uses {', '.join('{' + s + '}' for s in missing)}")
+    if errors:
+        return None, errors
+    _mark_repeats(acts)
+    return Program(key=key, slots=slots, steps=steps, generalized=True), []
+
+
+def _with_sources(program: Program, sources: Sequence[Procedure]) -> Program:
+    # how to look inside places is a fact of the environment the sources learned
+    reveal = sorted({r for p in sources if p.program for r in p.program.reveal})
+    return program.model_copy(update={"reveal": reveal})
+
+
+def _mark_repeats(acts: list[ProgramStep]) -> None:
+    # the same step again on the same slot means another instance (two apples)
+    seen: set[str] = set()
+    for st in acts:
+        action = str(st.action)
+        if action in seen:
+            st.distinct = sorted(set(re.findall(r"\{([^}@]*)\}", action)))
+        seen.add(action)
+
+
+@dataclass
+class Adapted:
+    """What adaptation produced: the program (None when refused, ``reason`` says why),
+    the lines as written, the procedures it was adapted from, the tokens spent."""
+
+    key: str
+    program: Program | None
+    lines: list[str]
+    sources: list[str]
+    tokens: dict[str, int]
+    reason: str | None = None
+    grammar: dict[str, str] = field(default_factory=dict)  # line -> where its shape came from
+
+    def record(self) -> dict[str, Any]:
+        """The hand-over, as the episode's metadata keeps it."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "from": self.sources,
+            "lines": self.lines,
+            "tokens": self.tokens,
+            "valid": self.program is not None,
+        }
+        if self.reason:
+            out["refused"] = self.reason
+        if self.grammar:
+            out["grammar"] = self.grammar
+        return out
+
+
+_SYSTEM = (
+    "You write the program for a new task by changing the programs of similar tasks. "
+    "One step per line: 'find {slot}' or an action with its place in brackets. "
+    "Keep the steps that still apply, change the action that differs (the task's own "
+    "verb), repeat steps when the task asks for more than one thing."
+)
+
+
+def _prompt(task_key: str, sources: Sequence[Procedure], so_far: Sequence[str]) -> str:
+    parts = []
+    for p in sources:
+        assert p.program is not None
+        parts.append(f"Task: {p.task_key}\nProgram:\n{program_text(p.program)}")
+    body = "\n\n".join(parts)
+    done = "\n".join(so_far)
+    return f"{body}\n\nTask: {task_key}\nProgram:\n{done}" + ("\n" if done else "")
+
+
+def adapt_program(
+    llm: LLM,
+    task_key: str,
+    sources: Sequence[Procedure],
+    grammar: Grammar,
+    *,
+    constrained: bool = True,
+    max_lines: int | None = None,
+) -> Adapted:
+    """Have ``llm`` write the program of ``task_key`` from ``sources`` (see the module
+    docstring); the result is checked against ``grammar`` either way."""
+    sources = [p for p in sources if p.program is not None]
+    ids = [p.id for p in sources]
+    used = {"prompt": 0, "completion": 0}
+    if not sources:
+        return Adapted(task_key, None, [], ids, used, "no stored program to adapt from")
+    longest = max(len(p.program.steps) for p in sources if p.program)
+    limit = max_lines or 2 * longest + 2
+    lines: list[str] = []
+
+    def ask(content: str, **kw: Any) -> str:
+        msgs: list[Message] = [
+            {"role": "system", "content": _SYSTEM},
+            {"role": "user", "content": content},
+        ]
+        c = llm.complete(msgs, **kw)
+        used["prompt"] += c.prompt_tokens
+        used["completion"] += c.completion_tokens
+        return c.text
+
+    if constrained:
+        choices = [*grammar.lines, END]
+        while len(lines) < limit:
+            pick = ask(_prompt(task_key, sources, lines), max_tokens=40, choices=choices).strip()
+            if pick == END or pick not in choices:
+                break
+            lines.append(pick)
+    else:
+        text = ask(
+            _prompt(task_key, sources, []) + "(one step per line, then END)",
+            max_tokens=40 * limit,
+            stop=[END],
+        )
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()][:limit]
+    program, errors = check_program(lines, grammar, task_key)
+    if program is not None:
+        program = _with_sources(program, sources)
+    where = {ln: grammar.source_of(_AT.sub(r"\g<action>", ln)) or "" for ln in lines}
+    return Adapted(
+        task_key,
+        program,
+        lines,
+        ids,
+        used,
+        "; ".join(errors) or None,
+        {ln: w for ln, w in where.items() if w and w != "memory"},
+    )
