@@ -37,6 +37,7 @@ METHODS = [
     "add_procedure",
     "retrieve",
     "render",
+    "skill",
     "update",
     "report",
     "merge_duplicates",
@@ -126,6 +127,11 @@ BAD_CALLS = {
         lambda m: m.build({"task": "t"}),
         InvalidInput,
         "build() takes a memp.Trajectory, got dict",
+    ),
+    "skill for an empty task": (
+        lambda m: m.skill("  ", environment="alfworld"),
+        InvalidInput,
+        "skill() takes the task as a non-empty string",
     ),
     "misspelt update option": (
         lambda m: m.update([Outcome(trajectory=Trajectory(task="t"))], build_stratgy="x"),

@@ -40,6 +40,8 @@ from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajec
 
 if TYPE_CHECKING:  # memp.update works against this module: no import cycle at run time
     from memp.envs.base import ActionSemantics, Env
+    from memp.skills.handle import Skill
+    from memp.skills.runtime import ExecConfig
     from memp.update import UpdateReport
 
 __all__ = [
@@ -117,6 +119,27 @@ class MemoryAPI(Protocol):
 
     def render(self, hits: Sequence[RetrievalHit]) -> str:
         """The hits as a prompt block of guidelines."""
+        ...
+
+    # -- execute ----------------------------------------------------------------
+
+    def skill(
+        self,
+        task: str,
+        *,
+        environment: str | None = None,
+        semantics: ActionSemantics | None = None,
+        env: Env | None = None,
+        config: ExecConfig | None = None,
+        handover_when_stuck: bool = False,
+        track: bool = True,
+    ) -> Skill | None:
+        """A runnable :class:`~memp.skills.handle.Skill` for ``task`` from the executable
+        procedures of its template, or None when no stored template matches. The caller
+        steps its own environment with ``next_action`` and ends with ``finish(success)``,
+        which counts the outcome on the procedures. ``env`` gives the environment's name
+        (and, in this process, its semantics); otherwise pass ``environment`` (and, to a
+        local memory, ``semantics``). ``track``: count the procedures as retrieved."""
         ...
 
     # -- update -----------------------------------------------------------------

@@ -11,8 +11,10 @@ InvalidInput, ...), with the server's message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,8 @@ from memp.errors import (
     StoreError,
     UnknownOption,
 )
-from memp.types import Procedure, ProcedureStatus, RetrievalHit, Trajectory
+from memp.skills.handle import NoSkill, Skill
+from memp.types import Procedure, ProcedureStatus, Program, RetrievalHit, Trajectory
 
 if TYPE_CHECKING:
     from memp.update import UpdateReport
@@ -44,6 +47,7 @@ class PayloadTooLarge(InvalidInput):
 
 
 _ERRORS: dict[str, type[MempError]] = {
+    "no_skill": NoSkill,
     "not_found": NotFound,
     "unauthorized": AuthError,
     "forbidden": AuthError,
@@ -156,6 +160,36 @@ class Client(BaseMemory):
         data = self._call("POST", "/v1/retrieve", json=a)
         return [RetrievalHit.model_validate(h) for h in data["hits"]]
 
+    # -- execute
+    @takes(MemoryAPI.skill)
+    def skill(self, a: dict[str, Any]) -> RemoteSkill | None:
+        """A skill the service steps for this process's environment (a
+        :class:`RemoteSkill`), or None when no stored template matches ``task``. Only the
+        environment's name is sent: the service knows what the actions of each registered
+        environment mean (``semantics`` stays here, unused)."""
+        task, env = a["task"], a["env"]
+        if not isinstance(task, str) or not task.strip():
+            raise InvalidInput("skill() takes the task as a non-empty string")
+        environment = a["environment"] or getattr(env, "name", None)
+        if not environment:
+            raise InvalidInput(
+                "skill() needs the environment: pass env=<a memp.envs environment> or "
+                "environment=<its registered name>"
+            )
+        config = a["config"]
+        body = {
+            "task": task,
+            "environment": environment,
+            "config": None if config is None else dataclasses.asdict(config),
+            "handover_when_stuck": a["handover_when_stuck"],
+            "track": a["track"],
+        }
+        try:
+            started = self._call("POST", "/v1/skills", json=body)
+        except NoSkill:
+            return None
+        return RemoteSkill(self, started)
+
     # -- update
     @takes(MemoryAPI.update)
     def update(self, a: dict[str, Any]) -> UpdateReport:
@@ -239,6 +273,53 @@ class Client(BaseMemory):
         self._http.close()
 
 
+class RemoteSkill(Skill):
+    """A skill stepped by the memory service (:meth:`Client.skill`): the same surface as
+    the local :class:`~memp.skills.handle.LocalSkill` (``next_action``, ``finish``,
+    ``run``), each step one request. The session lives in the server's memory and ends
+    with :meth:`finish` (or after the server's idle timeout)."""
+
+    def __init__(self, client: Client, started: dict[str, Any]) -> None:
+        super().__init__(
+            task=started["task"], procedure_ids=started["procedure_ids"], notes=started["notes"]
+        )
+        self.session_id: str = started["session_id"]
+        self.environment: str = started["environment"]
+        self._client = client
+        self._program = Program.model_validate(started["program"])
+        self._binding: dict[str, str] = dict(started["binding"])
+        self._pointer = int(started["pointer"])
+
+    @property
+    def program(self) -> Program:
+        return self._program
+
+    @property
+    def binding(self) -> dict[str, str]:
+        return dict(self._binding)
+
+    @property
+    def pointer(self) -> int:
+        return self._pointer
+
+    def _send(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
+        state = self._client._call("POST", f"/v1/skills/{self.session_id}/{what}", json=body)
+        self.steps_taken, self._pointer = int(state["steps_taken"]), int(state["pointer"])
+        self.last_info = dict(state.get("info") or {})
+        self.stopped = state.get("stopped")
+        return state
+
+    def next_action(self, observation: str, admissible: Sequence[str] | None) -> str | None:
+        if self.stopped is not None:
+            return None
+        self._started = True
+        adm = None if admissible is None else list(admissible)
+        return self._send("step", {"observation": observation, "admissible": adm})["action"]
+
+    def _count(self, success: bool) -> None:
+        self._send("finish", {"success": success})
+
+
 def _json(record: Any) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
@@ -254,4 +335,4 @@ def _query(a: dict[str, Any]) -> dict[str, Any]:
 
 MempClient = Client
 
-__all__ = ["AuthError", "Client", "MempClient", "PayloadTooLarge"]
+__all__ = ["AuthError", "Client", "MempClient", "PayloadTooLarge", "RemoteSkill"]

@@ -23,6 +23,9 @@ TOOLS = {
     "list_procedures",
     "get_procedure",
     "retire_procedure",
+    "skill_start",
+    "skill_step",
+    "skill_finish",
 }
 STEPS = [
     {"action": "go to countertop 1", "observation": "you see an apple"},

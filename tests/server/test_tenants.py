@@ -30,6 +30,7 @@ class World:
     a: httpx.Client
     pid: str  # a's procedure (two versions, usage counted)
     tid: str  # a's trajectory
+    sid: str = ""  # a's skill session
 
     def client(self, ns: str) -> httpx.Client:
         return httpx.Client(
@@ -69,9 +70,28 @@ def world(request, tmp_path):
         assert w.a.post(
             "/v1/trajectories", json={"trajectory": twin, "build": "trajectory"}
         ).is_success
+        w.sid = a_skill_session(svc, w.pid)
         yield w
         w.a.close()
     svc.close()
+
+
+def a_skill_session(svc: Service, pid: str) -> str:
+    """A live skill session of tenant a (its program names the secret), counting on a's
+    procedure when finished."""
+    from memp.skills import ExecConfig, Priors, SkillRun
+    from memp.skills.handle import LocalSkill
+    from memp.skills.semantics_registry import semantics_for
+    from memp.types import Program, ProgramStep
+
+    act = f"take {SECRET} apple"
+    program = Program(key=act, steps=[ProgramStep(op="act", action=act)])
+    run = SkillRun(program, {}, semantics_for("alfworld"), Priors(), ExecConfig.no_llm())
+    mem = svc.memory("a")
+    skill = LocalSkill(
+        run, task=act, procedure_ids=[pid], report=lambda ids, ok: mem.report(ids, success=ok)
+    )
+    return svc.sessions.open("a", "alfworld", skill)
 
 
 def state_of_a(w: World) -> str:
@@ -176,6 +196,17 @@ def http_probes(w: World) -> dict[tuple[str, str], Callable[..., httpx.Response]
             "/v1/import", content=import_lines(w, ids, ns), params={"replace": "true"}
         ),
         ("POST", "/v1/merge"): lambda c, ids, ns: c.post("/v1/merge", json={"threshold": 0.5}),
+        # skills: a's session id steps and finishes nothing of a's
+        ("POST", "/v1/skills"): lambda c, ids, ns: c.post(
+            "/v1/skills",
+            json={"task": "put a clean apple in the fridge", "environment": "alfworld"},
+        ),
+        ("POST", "/v1/skills/{session_id}/step"): lambda c, ids, ns: c.post(
+            f"/v1/skills/{ids['sid']}/step", json={"observation": "you see an apple"}
+        ),
+        ("POST", "/v1/skills/{session_id}/finish"): lambda c, ids, ns: c.post(
+            f"/v1/skills/{ids['sid']}/finish", json={"success": False}
+        ),
     }
 
 
@@ -193,8 +224,8 @@ def test_every_http_route_acts_only_within_the_callers_namespace(world):
     probes = http_probes(w)
     assert routes == set(probes), "a /v1 route without a tenant probe: add one here"
     before = state_of_a(w)
-    foreign = {"pid": w.pid, "tid": w.tid}
-    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex}
+    foreign = {"pid": w.pid, "tid": w.tid, "sid": w.sid}
+    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex, "sid": "skill_" + uuid.uuid4().hex}
     answers: dict[str, dict[tuple[str, str], Any]] = {}
     for ns, ids in (("b1", foreign), ("b2", missing)):
         with w.client(ns) as c:
@@ -220,6 +251,7 @@ def test_every_http_route_acts_only_within_the_callers_namespace(world):
     # every route refuses a request with no key at all
     for method, route in routes:
         path = route.replace("{procedure_id}", w.pid).replace("{trajectory_id}", w.tid)
+        path = path.replace("{session_id}", w.sid)
         assert httpx.request(method, w.url + path).status_code == 401, (method, route)
 
     # a's own key still sees its data, and a's own merge does fold the twin
@@ -227,6 +259,10 @@ def test_every_http_route_acts_only_within_the_callers_namespace(world):
     hits = w.a.post("/v1/retrieve", json={"task": f"put a clean {SECRET} apple in the fridge"})
     assert w.pid in [h["procedure"]["id"] for h in hits.json()["hits"]]
     assert len(w.a.post("/v1/merge", json={"threshold": 0.99}).json()["merged"]) == 1
+    # and a's skill session is a's still: a finishes it, counted on a's procedure
+    done = w.a.post(f"/v1/skills/{w.sid}/finish", json={"success": True})
+    assert done.status_code == 200 and done.json()["outcome"] is True
+    assert w.a.get(f"/v1/procedures/{w.pid}").json()["usage"]["succeeded"] == 2
 
 
 def mcp_probes(w: World) -> dict[str, Callable[[dict[str, str]], dict[str, Any]]]:
@@ -244,6 +280,12 @@ def mcp_probes(w: World) -> dict[str, Callable[[dict[str, str]], dict[str, Any]]
         "list_procedures": lambda ids: {"status": "all"},
         "get_procedure": lambda ids: {"procedure_id": ids["pid"]},
         "retire_procedure": lambda ids: {"procedure_id": ids["pid"]},
+        "skill_start": lambda ids: {
+            "task": "put a clean apple in the fridge",
+            "environment": "alfworld",
+        },
+        "skill_step": lambda ids: {"session_id": ids["sid"], "observation": "you see an apple"},
+        "skill_finish": lambda ids: {"session_id": ids["sid"], "success": False},
     }
 
 
@@ -256,8 +298,8 @@ def test_every_mcp_tool_acts_only_within_the_callers_namespace(world):
     w = world
     probes = mcp_probes(w)
     before = state_of_a(w)
-    foreign = {"pid": w.pid, "tid": w.tid}
-    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex}
+    foreign = {"pid": w.pid, "tid": w.tid, "sid": w.sid}
+    missing = {"pid": uuid.uuid4().hex, "tid": uuid.uuid4().hex, "sid": "skill_" + uuid.uuid4().hex}
 
     async def walk(url: str, ns: str, ids: dict[str, str]) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {w.keys[ns]}"}
@@ -285,6 +327,7 @@ def test_every_mcp_tool_acts_only_within_the_callers_namespace(world):
         b2 = anyio.run(walk, url, "b2", missing)
     assert b1 == b2
     assert b1["get_procedure"][0] and b1["retire_procedure"][0]  # a's id is not found
+    assert b1["skill_step"][0] and b1["skill_finish"][0]  # so is a's session
     assert state_of_a(w) == before
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from memp.cli import doctor, envs, experiments, keys, memory, service
+from memp.cli import doctor, envs, experiments, keys, memory, service, skill
 from memp.cli.errors import HandledGroup
 
 __all__ = ["app", "main"]
@@ -23,6 +23,7 @@ app.add_typer(envs.app)
 app.add_typer(service.app)
 app.add_typer(experiments.app)
 app.add_typer(memory.app, name="memory")
+app.add_typer(skill.app, name="skill")
 app.add_typer(keys.app, name="keys")
 app.add_typer(experiments.runs, name="runs")
 app.add_typer(envs.alfworld, name="alfworld")

@@ -34,6 +34,11 @@ from memp.server.schemas import (
     ReportResponse,
     RetrieveRequest,
     RetrieveResponse,
+    SkillFinishRequest,
+    SkillStarted,
+    SkillStartRequest,
+    SkillState,
+    SkillStepRequest,
     UpdateRequest,
     dump_procedure,
 )
@@ -164,6 +169,7 @@ def create_app(
             404: {"model": ErrorResponse},
             413: {"model": ErrorResponse},
             422: {"model": ErrorResponse},
+            429: {"model": ErrorResponse},
         },
     )
     app.state.service = svc
@@ -303,6 +309,26 @@ def create_app(
     @app.post("/v1/procedures/{procedure_id}/retire", tags=["procedures"])
     def retire(procedure_id: str, ns: str = Tenant) -> dict[str, Any]:
         return dump_procedure(svc.retire(ns, procedure_id))
+
+    @app.post("/v1/skills", status_code=201, response_model=SkillStarted, tags=["skills"])
+    def skill_start(body: SkillStartRequest, ns: str = Tenant) -> dict[str, Any]:
+        """A runnable skill for a task in an environment you step yourself: a session id,
+        the compiled program, its binding and (given the first observation) the first
+        action. 404 ``no_skill`` when no stored template matches the task. Sessions live
+        in the server's memory (a restart forgets them) and end after an idle timeout."""
+        return svc.skill_start(ns, **body.model_dump())
+
+    @app.post("/v1/skills/{session_id}/step", response_model=SkillState, tags=["skills"])
+    def skill_step(session_id: str, body: SkillStepRequest, ns: str = Tenant) -> dict[str, Any]:
+        """Send what the last action led to; get the next action, or null and why the
+        skill stopped. With ``done`` (or ``won``) the outcome is counted and the session
+        ends."""
+        return svc.skill_step(ns, session_id, **body.model_dump())
+
+    @app.post("/v1/skills/{session_id}/finish", response_model=SkillState, tags=["skills"])
+    def skill_finish(session_id: str, body: SkillFinishRequest, ns: str = Tenant) -> dict[str, Any]:
+        """Count the episode's outcome on the skill's procedures and end the session."""
+        return svc.skill_finish(ns, session_id, success=body.success)
 
     @app.get("/v1/export", tags=["procedures"], response_class=StreamingResponse)
     def export(ns: str = Tenant) -> StreamingResponse:

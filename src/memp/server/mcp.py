@@ -4,7 +4,9 @@ Tools: ``retrieve_procedures`` (guidelines for a task), ``record_trajectory`` (a
 episode and its outcome; it becomes a procedure under the one build rule,
 :func:`memp.build.builds`: not when it failed), ``report_outcome`` (did the retrieved
 procedures work), and ``list_procedures`` / ``get_procedure`` / ``retire_procedure``
-to inspect and prune the memory. Each tool is one call of
+to inspect and prune the memory; ``skill_start`` / ``skill_step`` / ``skill_finish``
+have the server step an executable procedure for an agent that owns its environment
+(sessions in the server's memory, as over HTTP). Each tool is one call of
 :class:`memp.server.service.Service`, as each HTTP route is. The server reports memp's
 version in its server info. Over stdio the namespace is fixed at start; over streamable
 HTTP every request needs ``Authorization: Bearer <key>`` and the key picks the
@@ -32,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import memp
 from memp.build import is_failure
 from memp.errors import InvalidInput, MempError
-from memp.server.schemas import StepIn, dump_procedure
+from memp.server.schemas import MAX_ADMISSIBLE, MAX_OBSERVATION, StepIn, dump_procedure
 from memp.server.service import (
     DEFAULT_MAX_BODY,
     Failure,
@@ -46,7 +48,8 @@ INSTRUCTIONS = (
     "Procedural memory. Before a task, call retrieve_procedures with the task and follow "
     "the guidelines where they fit. After it, call record_trajectory with the actions you "
     "took and whether you succeeded, passing the ids of the procedures you were given as "
-    "used_procedure_ids (or call report_outcome with them)."
+    "used_procedure_ids (or call report_outcome with them). In an environment memp knows "
+    "(alfworld, textworld, ...), skill_start can supply the actions step by step."
 )
 
 
@@ -156,6 +159,56 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
         with answer():
             ids = list(dict.fromkeys(procedure_ids))
             return {"reported": service.report(tenant(ctx), ids, success=success)}
+
+    @server.tool()
+    def skill_start(
+        task: str,
+        environment: str,
+        ctx: Context,
+        observation: Annotated[str | None, Field(max_length=MAX_OBSERVATION)] = None,
+        admissible: Annotated[list[str] | None, Field(max_length=MAX_ADMISSIBLE)] = None,
+        max_steps: Annotated[int | None, Field(ge=1, le=1000)] = None,
+        handover_when_stuck: bool = False,
+    ) -> dict[str, Any]:
+        """Get a skill (a compiled program from past episodes of tasks like this one) for
+        a task in your environment (its name: alfworld, textworld, ...). Returns a
+        session_id, the program and its binding, and, if you pass the episode's first
+        observation, the first action. Then call skill_step with each observation."""
+        with answer():
+            config = None if max_steps is None else {"max_steps": max_steps}
+            return service.skill_start(
+                tenant(ctx),
+                task,
+                environment,
+                config=config,
+                handover_when_stuck=handover_when_stuck,
+                observation=observation,
+                admissible=admissible,
+            )
+
+    @server.tool()
+    def skill_step(
+        session_id: str,
+        observation: Annotated[str, Field(max_length=MAX_OBSERVATION)],
+        ctx: Context,
+        admissible: Annotated[list[str] | None, Field(max_length=MAX_ADMISSIBLE)] = None,
+        done: bool = False,
+        won: bool = False,
+    ) -> dict[str, Any]:
+        """Send what the last action led to; get the next action to take, or action null
+        and why the skill stopped (act on your own then, and call skill_finish). With
+        done (or won) the episode's outcome is counted and the session ends."""
+        with answer():
+            return service.skill_step(
+                tenant(ctx), session_id, observation, admissible, done=done, won=won
+            )
+
+    @server.tool()
+    def skill_finish(session_id: str, success: bool, ctx: Context) -> dict[str, Any]:
+        """Say whether the episode succeeded: counted on the skill's procedures, and the
+        session ends."""
+        with answer():
+            return service.skill_finish(tenant(ctx), session_id, success=success)
 
     @server.tool()
     def list_procedures(

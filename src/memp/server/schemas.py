@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memp.types import Outcome, Procedure, RetrievalHit, Trajectory
+from memp.types import Outcome, Procedure, Program, RetrievalHit, Trajectory
 
 KEEP_FAILED = (
     "Build a failed trajectory too: it is kept as a failed attempt, rendered apart from "
@@ -104,3 +104,83 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+# -- skills: executable procedures stepped for a remote agent -------------------------
+
+MAX_OBSERVATION = 64 * 1024  # characters of one observation
+MAX_ADMISSIBLE = 2000  # admissible actions in one step
+
+
+class SkillStartRequest(_Body):
+    task: str = Field(min_length=1, max_length=4000, description="The episode's task.")
+    environment: str = Field(
+        min_length=1,
+        description="The environment's registered name (alfworld, textworld, ...): what "
+        "its actions mean is known to the server by this name.",
+    )
+    config: dict[str, Any] | None = Field(
+        None,
+        description="Runtime switches and budgets (fields of memp.skills.ExecConfig, e.g. "
+        '{"max_steps": 30}); by default the no-LLM configuration.',
+    )
+    handover_when_stuck: bool = Field(
+        False,
+        description="Stop at the first program step that cannot be grounded (so your LLM "
+        "can take over) instead of skipping it.",
+    )
+    track: bool = Field(True, description="Count the procedures as retrieved.")
+    observation: str | None = Field(
+        None,
+        max_length=MAX_OBSERVATION,
+        description="The episode's first observation: the answer then carries the first "
+        "action (otherwise send it as the first step).",
+    )
+    admissible: list[str] | None = Field(
+        None, max_length=MAX_ADMISSIBLE, description="The admissible actions, if you have them."
+    )
+
+
+class SkillStepRequest(_Body):
+    observation: str = Field(
+        max_length=MAX_OBSERVATION, description="What the last action led to (or the first one)."
+    )
+    admissible: list[str] | None = Field(
+        None, max_length=MAX_ADMISSIBLE, description="The admissible actions, if you have them."
+    )
+    done: bool = Field(
+        False, description="The episode is over: the outcome (won) is counted, the session ends."
+    )
+    won: bool = Field(False, description="The episode was won (implies done).")
+
+
+class SkillFinishRequest(_Body):
+    success: bool
+
+
+class SkillState(BaseModel):
+    """Where a skill session stands after a request."""
+
+    session_id: str
+    action: str | None = Field(
+        description="The next action to take; null: the skill stops (see stopped)."
+    )
+    stopped: str | None = Field(None, description="Why the skill stopped, when it did.")
+    steps_taken: int
+    pointer: int = Field(description="The program step the skill is on.")
+    info: dict[str, Any] = Field(
+        default_factory=dict, description="What the last observation told the skill."
+    )
+    outcome: bool | None = Field(
+        None, description="The outcome counted on the procedures (the session is over)."
+    )
+
+
+class SkillStarted(SkillState):
+    task: str
+    environment: str
+    procedure_id: str = Field(description="The procedure whose program the skill plays.")
+    procedure_ids: list[str]
+    program: Program
+    binding: dict[str, str]
+    notes: dict[str, Any] = Field(default_factory=dict)

@@ -34,6 +34,8 @@ from memp.errors import (
     UnknownOption,
     public_message,
 )
+from memp.server.sessions import NoSkill, SkillSessions, TooManySessions
+from memp.skills.handle import no_skill
 from memp.store.keys import KeyStore, keys_for
 from memp.types import Outcome, Procedure, RetrievalHit, Trajectory
 from memp.update import UpdateReport
@@ -86,7 +88,9 @@ def too_large(limit: int) -> Failure:
 
 # Which status and code each memp error answers with (first match wins).
 _STATUS: list[tuple[type[Exception], int, str]] = [
+    (NoSkill, 404, "no_skill"),
     (NotFound, 404, "not_found"),
+    (TooManySessions, 429, "too_many_sessions"),
     (UnknownOption, 422, "unknown_option"),
     (EmbedderMismatch, 409, "embedder_mismatch"),
     (DimensionMismatch, 409, "dimension_mismatch"),
@@ -154,6 +158,7 @@ class Service:
         llm: Any = None,
         store: Any = None,
         keys: KeyStore | None = None,
+        sessions: SkillSessions | None = None,
     ) -> None:
         from memp.store import open_store
 
@@ -165,6 +170,7 @@ class Service:
         self._llm: Any = None
         self._memories: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.sessions = sessions if sessions is not None else SkillSessions()
 
     # -- backends -----------------------------------------------------------------
 
@@ -353,3 +359,118 @@ class Service:
         trajectories as JSON lines: the format ``memp memory import`` reads."""
         for rec in self.store.export_records(namespace=namespace):
             yield json.dumps(rec, default=str) + "\n"
+
+    # -- skills (sessions in this process's memory: memp.server.sessions) ----------
+
+    def skill_start(
+        self,
+        namespace: str,
+        task: str,
+        environment: str,
+        *,
+        config: dict[str, Any] | None = None,
+        handover_when_stuck: bool = False,
+        track: bool = True,
+        observation: str | None = None,
+        admissible: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """A skill for ``task`` in ``environment`` (its registered name) as a new session:
+        its id, program, binding and, given the first ``observation``, the first action."""
+        from memp.skills.semantics_registry import semantics_for
+
+        semantics = semantics_for(environment)
+        cfg = exec_config(config)
+        self.sessions.check_room()  # before the procedures are counted as retrieved
+        skill = self.memory(namespace).skill(
+            task,
+            environment=environment,
+            semantics=semantics,
+            config=cfg,
+            handover_when_stuck=handover_when_stuck,
+            track=track,
+        )
+        if skill is None:
+            raise no_skill(task, environment, namespace)
+        sid = self.sessions.open(namespace, environment, skill)
+        started = {
+            "task": task,
+            "environment": environment,
+            "procedure_id": skill.procedure_id,
+            "procedure_ids": skill.procedure_ids,
+            "program": skill.program.model_dump(mode="json"),
+            "binding": skill.binding,
+            "notes": _plain(skill.notes),
+        }
+        if observation is None:
+            return {**started, **_state(sid, skill, None)}
+        return {**started, **self.skill_step(namespace, sid, observation, admissible)}
+
+    def skill_step(
+        self,
+        namespace: str,
+        session_id: str,
+        observation: str,
+        admissible: Sequence[str] | None = None,
+        *,
+        done: bool = False,
+        won: bool = False,
+    ) -> dict[str, Any]:
+        """The next action after ``observation``; ``done`` / ``won``: the episode is over,
+        its outcome is counted and the session ends."""
+        if done or won:
+            return self.skill_finish(namespace, session_id, success=won)
+        with self.sessions.using(namespace, session_id) as session:
+            skill = session.skill
+            return _state(session_id, skill, skill.next_action(observation, admissible))
+
+    def skill_finish(self, namespace: str, session_id: str, *, success: bool) -> dict[str, Any]:
+        """Count the outcome on the session's procedures (in the store) and end it."""
+        with self.sessions.using(namespace, session_id) as session:
+            skill = session.skill
+            skill.finish(success)
+            self.sessions.close(session_id)
+            return {**_state(session_id, skill, None), "stopped": skill.stopped or "finished"}
+
+
+def exec_config(fields: dict[str, Any] | None) -> Any:
+    """An :class:`~memp.skills.runtime.ExecConfig` from a request's fields (the no-LLM
+    configuration with them changed); ``None`` -> the default."""
+    import dataclasses
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from memp.skills.runtime import ExecConfig
+
+    if not fields:
+        return None
+    known = [f.name for f in dataclasses.fields(ExecConfig)]
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise Refused(
+            422,
+            "unknown_field",
+            f"unknown skill config field(s): {', '.join(unknown)}; valid: {', '.join(known)}",
+        )
+    merged = {**dataclasses.asdict(ExecConfig.no_llm()), **fields}
+    try:
+        return TypeAdapter(ExecConfig).validate_python(merged, strict=False)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"bad skill config: {problems}") from None
+
+
+def _plain(data: Any) -> Any:
+    """``data`` as plain JSON values (what a skill notes may hold, said as text)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def _state(session_id: str, skill: Any, action: str | None) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "action": action,
+        "stopped": None if action is not None else skill.stopped,
+        "steps_taken": skill.steps_taken,
+        "pointer": skill.pointer,
+        "info": _plain(skill.last_info),
+        "outcome": skill.outcome,
+    }

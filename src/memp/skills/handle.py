@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from memp.errors import InvalidInput
+from memp.errors import InvalidInput, NotFound
 from memp.skills.priors import Priors
 from memp.skills.runtime import SkillRun
 from memp.template import normalize
@@ -29,6 +29,22 @@ if TYPE_CHECKING:
 
 # (procedure ids, success) -> None: how an outcome is counted (Memory.report)
 Report = Callable[[Sequence[str], bool], None]
+
+
+class NoSkill(NotFound):
+    """No stored executable procedure matches the task. Over HTTP: 404 with code
+    ``no_skill``, which :meth:`memp.Client.skill` turns into None, as
+    :meth:`memp.Memory.skill` answers."""
+
+
+def no_skill(task: str, environment: str, namespace: str) -> NoSkill:
+    """The error for a task no stored template matches, saying what to do."""
+    return NoSkill(
+        f"no executable procedure of namespace {namespace!r} matches the task {task!r} in "
+        f"{environment!r}: build some from episodes of tasks like it (`memp memory add "
+        f"--strategy executable --env {environment}`, or Memory.add(..., "
+        "strategy='executable', env=...)), or act without a skill"
+    )
 
 
 class Skill:
