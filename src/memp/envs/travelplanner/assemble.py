@@ -282,6 +282,11 @@ def stay_options(
     return sorted(ok, key=lambda r: _num(r.get("price", 0)) * _rooms(c.people_number, r))
 
 
+# a query that asks for nothing: the stay rules of the relaxed fallback
+_ANY = Constraints(org="", dest="", days=0, visiting_city_number=0, dates=(), people_number=1,
+                   budget=0.0)  # fmt: skip
+
+
 def _flight_text(r: Mapping[str, str]) -> str:
     return (
         f"Flight Number: {r['Flight Number']}, from {r['OriginCityName']} to {r['DestCityName']}, "
@@ -326,7 +331,7 @@ def transport(
 
 
 def assemble(
-    c: Constraints, layout: Layout, route: Sequence[str], got: Gathered
+    c: Constraints, layout: Layout, route: Sequence[str], got: Gathered, *, relaxed: bool = False
 ) -> tuple[list[dict[str, Any]], float] | None:
     """A plan for ``c`` over ``route`` (the visited cities in order) from ``got``, and
     its cost by the benchmark's rule; None when some stop cannot be covered.
@@ -336,17 +341,23 @@ def assemble(
     cuisine first covered by its cheapest restaurant, then the cheapest unused ones;
     meals on days of travel (not needed for a complete plan) are dropped, dearest
     first, while the plan is over budget. Attractions: unused ones of the day's city.
+    ``relaxed``: what cannot be covered is left out ("-"; the cheapest stay whatever its
+    rules) so that a plan is still delivered.
     """
     stops = [c.org, *route]
     people = c.people_number
     legs = [(stops[i], stops[j], c.dates[k]) for k, i, j in layout.leg_days()]
     way = transport(c, legs, got)
     if way is None:
-        return None
+        if not relaxed:
+            return None
+        way = (["-"] * len(legs), 0.0)
     leg_text, cost = way
     stay: dict[int, dict[str, str]] = {}
     for s in range(1, len(stops)):
         opts = stay_options(c, got.accommodations.get(stops[s], []), layout.nights(s))
+        if not opts and relaxed:
+            opts = stay_options(_ANY, got.accommodations.get(stops[s], []), 10**6)
         if not opts:
             return None
         stay[s] = opts[0]
@@ -387,7 +398,7 @@ def assemble(
                 needed.add((slot[0], slot[1]))
                 break
     for slot in slots:
-        if (slot[0], slot[1]) not in chosen and not pick(slot) and slot[3]:
+        if (slot[0], slot[1]) not in chosen and not pick(slot) and slot[3] and not relaxed:
             return None
     meal_cost = {key: _num(r.get("Average Cost", 0)) * people for key, r in chosen.items()}
     cost += sum(meal_cost.values())
@@ -420,7 +431,7 @@ def assemble(
                 if r.get("Name") and r["Name"] not in seen_attr:
                     seen_attr.add(r["Name"])
                     names.append(f"{r['Name']}, {here}")
-        if d[0] == "stay" and not names:
+        if d[0] == "stay" and not names and not relaxed:
             return None
         day["attraction"] = ";".join(names) + ";" if names else "-"
         last = k == len(layout.days) - 1
@@ -598,6 +609,9 @@ class TravelPlannerSkill:
                 best = made
             if best is not None and best[1] <= c.budget:
                 break
+        if best is None and routes:  # deliver a plan all the same, what is missing left out
+            best = assemble(c, layout, routes[0], got, relaxed=True)
+            notes["relaxed"] = best is not None
         if best is not None:
             notes["planned_cost"] = best[1]
         return best[0] if best else None
