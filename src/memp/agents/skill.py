@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from memp.skills.adapt import Adapted, action_grammar, adapt_program
+from memp.skills.adapt import Adapted, action_grammar, adapt_program, one_word_apart
 from memp.skills.compile import compile_program, describe, step_text
 from memp.skills.priors import Priors
 from memp.skills.runtime import ExecConfig, SkillRun
@@ -176,8 +176,11 @@ class SkillAgent:
         best: dict[str, Procedure] = {}
         for p in sorted(procs, key=lambda p: -(p.usage.success_rate or 0.0)):
             best.setdefault(str(p.task_key), p)
-        ranked = rank_keys(task, list(best), known_entities=known)
-        sources = [best[k] for _, k in ranked[: max(self.config.adapt_k, 1)]]
+        ranked = [k for _, k in rank_keys(task, list(best), known_entities=known)]
+        # nearest first: a template one word away from the task ("heat" for "cool")
+        # shows the steps and the one to change
+        ranked.sort(key=lambda k: not one_word_apart(task_key, k))
+        sources = [best[k] for k in ranked[: max(self.config.adapt_k, 1)]]
         if not sources:
             return None, None
         grammar = action_grammar(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from memp.skills.text import FILLER, PIECE, Mentions, abstract, key_words, verb
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from memp.llm.base import LLM, Message
 
 END = "END"
+DROP = "(leave this step out)"
 _AT = re.compile(r"^(?P<action>.*?)\s*\[at (?P<at>[^\]]+)\]$")
 _ARG = re.compile(r"^(\{[^}]*\}|<[^>]*>)$")
 _LINE_NO = re.compile(r"^\s*(?:\d+[.)]|[-*])\s*")
@@ -171,6 +173,29 @@ def action_grammar(
     return g
 
 
+def _frame(line: str) -> str:
+    # a line's form without its verb and place: what another verb must fit
+    m = _AT.match(line)
+    action = m.group("action") if m else line
+    return " ".join(shape(action).split()[1:])
+
+
+def _variants(line: str, grammar: Grammar) -> list[str]:
+    frame = _frame(line)
+    head = line.split()[0] if line else ""
+    out = [
+        c
+        for c in grammar.lines
+        if c != line and _frame(c) == frame and (c.split()[0] != "find") == (head != "find")
+    ]
+    if head != "find":
+        # the same action done elsewhere (a repair may only need another place)
+        m = _AT.match(line)
+        action = m.group("action") if m else line
+        out += [f"{action} [at {p}]" for p in [*grammar.places, "*"]]
+    return [c for c in dict.fromkeys(out) if c != line]
+
+
 def _slots_ok(line: str, slots: Sequence[str]) -> bool:
     used = {s for s in re.findall(r"\{([^}@]*)\}", line)}
     return used <= set(slots)
@@ -278,14 +303,39 @@ _SYSTEM = (
 )
 
 
+def word_change(task_key: str, key: str) -> tuple[list[str], list[str]] | None:
+    """The words ``key`` has where ``task_key`` has others, when they differ in one
+    place: ``(["heat"], ["cool"])``; None otherwise."""
+    a, b = key_words(key), key_words(task_key)
+    ops = [o for o in SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if o[0] != "equal"]
+    if len(ops) != 1:
+        return None
+    _, i1, i2, j1, j2 = ops[0]
+    return a[i1:i2], b[j1:j2]
+
+
+def one_word_apart(task_key: str, key: str) -> bool:
+    """One word of the template replaced by another gives the task."""
+    change = word_change(task_key, key)
+    return change is not None and len(change[0]) == 1 and len(change[1]) == 1
+
+
 def _prompt(task_key: str, sources: Sequence[Procedure], so_far: Sequence[str]) -> str:
     parts = []
+    change = word_change(task_key, str(sources[0].task_key)) if sources else None
+    hint = ""
+    if change and change[0] and change[1]:
+        # the one thing a small model must notice: which words the new task swaps
+        hint = (
+            f"\nThe new task says {' '.join(change[1])!r} where the first task says "
+            f"{' '.join(change[0])!r}."
+        )
     for p in sources:
         assert p.program is not None
         parts.append(f"Task: {p.task_key}\nProgram:\n{program_text(p.program)}")
     body = "\n\n".join(parts)
     done = "\n".join(so_far)
-    return f"{body}\n\nTask: {task_key}\nProgram:\n{done}" + ("\n" if done else "")
+    return f"{body}\n\nTask: {task_key}{hint}\nProgram:\n{done}" + ("\n" if done else "")
 
 
 def adapt_program(
@@ -319,12 +369,21 @@ def adapt_program(
         return c.text
 
     if constrained:
-        choices = [*grammar.lines, END]
-        while len(lines) < limit:
-            pick = ask(_prompt(task_key, sources, lines), max_tokens=40, choices=choices).strip()
-            if pick == END or pick not in choices:
-                break
-            lines.append(pick)
+        # Edit the nearest program line by line: a small model copies well and plans
+        # badly, so each of its lines is kept or swapped for a grammar line of the same
+        # form (another verb or place), and the steps may be repeated for a count.
+        base = _program_lines(sources[0].program) if sources[0].program else []
+        for n, old in enumerate(base, 1):
+            choices = list(dict.fromkeys([old, *_variants(old, grammar), DROP]))
+            choices = [c for c in choices if _slots_ok(c, slots_of(task_key)) or c == DROP]
+            q = f"Line {n} of the first program: {old}\nLine {n} of the new program:"
+            pick = ask(_prompt(task_key, sources, lines) + q, max_tokens=40, choices=choices)
+            if pick.strip() in choices and pick.strip() != DROP:
+                lines.append(pick.strip())
+        q = "Does the new task need all these steps again, for another one of the same thing?"
+        again = ask(_prompt(task_key, sources, lines) + q, max_tokens=3, choices=["no", "yes"])
+        if again.strip() == "yes":
+            lines = lines * 2
     else:
         text = ask(
             _prompt(task_key, sources, []) + "(one step per line, then END)",
