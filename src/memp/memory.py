@@ -325,6 +325,7 @@ class Memory(BaseMemory):
         both. ``config``: the runtime's switches and budgets (no LLM in any case).
         ``track``: count the procedures as retrieved. The outcome is counted with
         :meth:`memp.skills.handle.Skill.finish` (or :meth:`report` on its procedure ids).
+        The skill returned is a :class:`memp.skills.handle.LocalSkill`, stepped in this process.
         """
         from memp.skills.handle import skill_for
         from memp.skills.runtime import ExecConfig
