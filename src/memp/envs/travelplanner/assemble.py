@@ -26,7 +26,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from memp.envs.travelplanner.constraints import Constraints, parse_constraints
+from memp.envs.travelplanner.constraints import (
+    BANNED_BY_RULE,
+    Constraints,
+    parse_constraints,
+    room_type_ok,
+)
 from memp.envs.travelplanner.database import _num, _present, before_paren, from_to
 from memp.envs.travelplanner.evaluate import MEALS, format_plan, parse_plan
 from memp.errors import InvalidInput
@@ -37,15 +42,6 @@ if TYPE_CHECKING:
 
 CITY_TOOLS = ("AccommodationSearch", "RestaurantSearch", "AttractionSearch")
 _CALL = re.compile(r"^\s*(?P<tool>[A-Za-z]+)\s*\[(?P<arg>.*)\]\s*$", re.S)
-_BANNED_RULE = {"smoking": "No smoking", "parties": "No parties",
-                "children under 10": "No children under 10", "visitors": "No visitors",
-                "pets": "No pets"}  # fmt: skip
-_ROOM_OK = {
-    "not shared room": lambda t: t != "Shared room",
-    "shared room": lambda t: t == "Shared room",
-    "private room": lambda t: t == "Private room",
-    "entire room": lambda t: t == "Entire home/apt",
-}
 
 
 # -- what the tools answered ------------------------------------------------------------
@@ -272,9 +268,9 @@ def stay_options(
     nights, cheapest for the group first."""
     ok = []
     for r in rows:
-        if c.room_type and not _ROOM_OK[c.room_type](r.get("room type", "")):
+        if c.room_type and not room_type_ok(c.room_type, r.get("room type", "")):
             continue
-        if c.house_rule and _BANNED_RULE[c.house_rule] in r.get("house_rules", ""):
+        if c.house_rule and BANNED_BY_RULE[c.house_rule] in r.get("house_rules", ""):
             continue
         if _num(r.get("minimum nights", 1)) > nights or math.isnan(_num(r.get("price"))):
             continue

@@ -23,10 +23,25 @@ from memp.errors import InvalidInput
 
 HOUSE_RULES = ("smoking", "parties", "children under 10", "visitors", "pets")
 ROOM_TYPES = ("entire room", "private room", "shared room", "not shared room")
+# What an accommodation's house rules say when they forbid what a house rule asks for.
+BANNED_BY_RULE = {"smoking": "No smoking", "parties": "No parties",
+                  "children under 10": "No children under 10", "visitors": "No visitors",
+                  "pets": "No pets"}  # fmt: skip
 TRANSPORT_RULES = ("no flight", "no self-driving")
 CUISINES = ("Chinese", "American", "Italian", "Mexican", "Indian", "Mediterranean", "French")
 # The benchmark's trips: 3 days visit one city, 5 days two cities of a state, 7 days three.
 CITIES_FOR_DAYS = {3: 1, 5: 2, 7: 3}
+
+
+def room_type_ok(room_type: str, got: str) -> bool:
+    """Whether an accommodation's "room type" value is the query's ``room_type``."""
+    return {
+        "not shared room": got != "Shared room",
+        "shared room": got == "Shared room",
+        "private room": got == "Private room",
+        "entire room": got == "Entire home/apt",
+    }[room_type]
+
 
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
            "september", "october", "november", "december")  # fmt: skip

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from memp.envs.travelplanner.constraints import BANNED_BY_RULE, room_type_ok
 from memp.envs.travelplanner.database import (
     Database,
     _num,
@@ -63,9 +64,6 @@ HARD = {
 }
 # what a plan may write in a day it does not need (the official planner prompt's words)
 _UNNEEDED = "You don't need to fill in the information for this or later days."
-_BANNED = {"smoking": "No smoking", "parties": "No parties",
-           "children under 10": "No children under 10", "visitors": "No visitors",
-           "pets": "No pets"}  # fmt: skip
 
 
 # -- plans as text --------------------------------------------------------------------
@@ -516,7 +514,7 @@ class Evaluator:
         (smoking, parties, children under 10, visitors, pets)."""
         if q.house_rule is None:
             return _NOT_ASKED
-        banned = _BANNED[q.house_rule]
+        banned = BANNED_BY_RULE[q.house_rule]
         for i, row in self._stays(q, plan):
             if banned in row.get("house_rules", ""):
                 return Check(
@@ -533,13 +531,7 @@ class Evaluator:
             return _NOT_ASKED
         for i, row in self._stays(q, plan):
             got = row.get("room type", "")
-            ok = {
-                "not shared room": got != "Shared room",
-                "shared room": got == "Shared room",
-                "private room": got == "Private room",
-                "entire room": got == "Entire home/apt",
-            }[q.room_type]
-            if not ok:
+            if not room_type_ok(q.room_type, got):
                 return Check(
                     False,
                     f"The accommodation in day {i} is a {got}; the query asks for {q.room_type}.",
