@@ -117,6 +117,17 @@ class Env:
         """The benchmark's task type of an episode, where the benchmark names them."""
         return None
 
+    def episode_metrics(self) -> dict[str, Any]:
+        """The benchmark's own metrics of the episode just played, where it has them: a
+        number per name, or a [passed, applicable] pair (reports average the one and sum
+        the other as a ratio)."""
+        return {}
+
+    def skill_policy(self, memory: Any, **options: Any) -> Any:
+        """The environment's own executable policy over ``memory``, for a benchmark whose
+        plans no generic program can write; None: the generic skill agent plays it."""
+        return None
+
     @property
     def task(self) -> str:
         return self._task

@@ -67,11 +67,11 @@ def make_policy(
             fallback = make_policy(
                 mode="prompt", llm=llm, memory=memory, condition=condition, agent=agent
             )
-        own = getattr(env, "skill_policy", None)
+        # An environment whose plans no generic program can write (a whole itinerary)
+        # brings its own executable policy over the same memory.
+        own = env.skill_policy(memory, llm=llm if use_llm else None, max_steps=cfg.max_steps,
+                               fallback=fallback) if env is not None else None  # fmt: skip
         if own is not None:
-            # An environment whose plans no generic program can write (a whole itinerary)
-            # brings its own executable policy over the same memory.
-            return own(memory, llm=llm if use_llm else None, max_steps=cfg.max_steps,
-                       fallback=fallback)  # fmt: skip
+            return own
         return SkillAgent(memory, llm=llm if use_llm else None, config=cfg, fallback=fallback)
     raise InvalidInput(f"unknown policy mode {mode!r}; valid: expert, prompt, executable")

@@ -226,8 +226,7 @@ def _record_task_type(traj: Trajectory, env: Env, episode: int) -> None:
 def _record_metrics(traj: Trajectory, env: Env) -> None:
     """The benchmark's own per-episode metrics, where the env has them (reports aggregate
     them: a number is averaged, a [passed, total] pair summed as a ratio)."""
-    own = getattr(env, "episode_metrics", None)
-    if own is not None and (metrics := own()):
+    if metrics := env.episode_metrics():
         traj.metadata["metrics"] = metrics
 
 
