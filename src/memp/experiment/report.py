@@ -66,9 +66,11 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 b = condition_metrics(env, base, by_arm[base], budgets.get(env))
                 o = condition_metrics(env, a, by_arm[a], budgets.get(env))
                 comparisons.append({"env": env, **compare(b, o)})
-        if types := _by_type(db, by_arm, budgets.get(env)):
+        # each episode's metadata read once: both breakdowns below come from it
+        meta = {r.id: db.trajectory(r.id).metadata for rs in by_arm.values() for r in rs}
+        if types := _by_type(meta, by_arm, budgets.get(env)):
             by_type[env] = types
-        if own := _episode_metrics(db, by_arm):
+        if own := _episode_metrics(meta, by_arm):
             env_metrics[env] = own
         if config and config.groups > 1:
             curves[env] = {a: group_curve(rs, budgets.get(env)) for a, rs in by_arm.items() if rs}
@@ -129,13 +131,13 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
 
 
 def _by_type(
-    db: RunDB, by_arm: dict[str, list[Any]], budget: int | None
+    meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]], budget: int | None
 ) -> dict[str, dict[str, Any]]:
     """Task type -> arm -> wins, n and steps (fail=budget), where episodes record a type."""
     rows: dict[str, dict[str, list[Any]]] = {}
     for arm, rs in by_arm.items():
         for r in rs:
-            kind = db.trajectory(r.id).metadata.get("task_type")
+            kind = meta[r.id].get("task_type")
             if kind:
                 rows.setdefault(str(kind), {}).setdefault(arm, []).append(r)
     return {
@@ -148,14 +150,16 @@ def _by_type(
     }
 
 
-def _episode_metrics(db: RunDB, by_arm: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
+def _episode_metrics(
+    meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]]
+) -> dict[str, dict[str, float]]:
     """Arm -> the environment's own metrics (episode metadata "metrics") over its episodes:
     a number is averaged, a [passed, total] pair is summed as passed / total."""
     out: dict[str, dict[str, float]] = {}
     for arm, rs in by_arm.items():
         sums: dict[str, list[float]] = {}
         for r in rs:
-            for name, v in (db.trajectory(r.id).metadata.get("metrics") or {}).items():
+            for name, v in (meta[r.id].get("metrics") or {}).items():
                 num, den = (v[0], v[1]) if isinstance(v, list | tuple) else (v, 1)
                 acc = sums.setdefault(name, [0.0, 0.0])
                 acc[0] += float(num)
