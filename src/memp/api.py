@@ -49,6 +49,7 @@ __all__ = [
     "MemoryAPI",
     "check_build",
     "check_retrieve",
+    "check_skill",
     "check_update_options",
     "takes",
 ]
@@ -230,6 +231,11 @@ def check_retrieve(strategy: str, k: int, budget_tokens: int | None) -> None:
         raise InvalidInput(f"k must be >= 1, got {k}")
     if budget_tokens is not None and budget_tokens < 1:
         raise InvalidInput(f"budget_tokens must be >= 1, got {budget_tokens}")
+
+
+def check_skill(task: Any) -> None:
+    if not isinstance(task, str) or not task.strip():
+        raise InvalidInput("skill() takes the task as a non-empty string")
 
 
 def check_update_options(options: Iterable[str]) -> None:

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from memp.api import BaseMemory, MemoryAPI, check_build, check_retrieve, check_update_options, takes
+from memp.api import (
+    BaseMemory,
+    MemoryAPI,
+    check_build,
+    check_retrieve,
+    check_skill,
+    check_update_options,
+    takes,
+)
 from memp.errors import (
     BackendError,
     DimensionMismatch,
@@ -168,8 +176,7 @@ class Client(BaseMemory):
         environment's name is sent: the service knows what the actions of each registered
         environment mean (``semantics`` stays here, unused)."""
         task, env = a["task"], a["env"]
-        if not isinstance(task, str) or not task.strip():
-            raise InvalidInput("skill() takes the task as a non-empty string")
+        check_skill(task)
         environment = a["environment"] or getattr(env, "name", None)
         if not environment:
             raise InvalidInput(

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from memp.api import BaseMemory, check_build, check_retrieve, check_update_options
+from memp.api import (
+    BaseMemory,
+    check_build,
+    check_retrieve,
+    check_skill,
+    check_update_options,
+)
 from memp.build import build_procedure, extract_facts
 from memp.embed.base import Embedder
 from memp.errors import DimensionMismatch, InvalidInput, check_choice
@@ -330,8 +336,7 @@ class Memory(BaseMemory):
         from memp.skills.handle import skill_for
         from memp.skills.runtime import ExecConfig
 
-        if not isinstance(task, str) or not task.strip():
-            raise InvalidInput("skill() takes the task as a non-empty string")
+        check_skill(task)
         environment = environment or getattr(env, "name", None)
         semantics = semantics or getattr(env, "semantics", None)
         if environment is None or semantics is None:
