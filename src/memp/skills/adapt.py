@@ -28,10 +28,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
-from memp.skills.text import FILLER, PIECE, Mentions, abstract, key_words, verb
+from memp.skills.text import FILLER, PIECE, Mentions, abstract, differing_words, key_words, verb
 from memp.template import normalize, slots_of
 from memp.types import Procedure, Program, ProgramStep
 
@@ -306,12 +305,7 @@ _SYSTEM = (
 def word_change(task_key: str, key: str) -> tuple[list[str], list[str]] | None:
     """The words ``key`` has where ``task_key`` has others, when they differ in one
     place: ``(["heat"], ["cool"])``; None otherwise."""
-    a, b = key_words(key), key_words(task_key)
-    ops = [o for o in SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if o[0] != "equal"]
-    if len(ops) != 1:
-        return None
-    _, i1, i2, j1, j2 = ops[0]
-    return a[i1:i2], b[j1:j2]
+    return differing_words(key_words(key), key_words(task_key))
 
 
 def one_word_apart(task_key: str, key: str) -> bool:

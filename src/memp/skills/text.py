@@ -215,6 +215,16 @@ def key_words(key: str) -> list[str]:
     return _TOKEN.findall(_SLOT_RX.sub("{}", normalize(key)))
 
 
+def differing_words(a: Sequence[str], b: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """The words ``a`` has where ``b`` has others, when the two differ in one place only
+    (``(["heat"], ["cool"])``, ``([], ["two"])``); None when they differ in several."""
+    ops = [o for o in SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if o[0] != "equal"]
+    if len(ops) != 1:
+        return None
+    _, i1, i2, j1, j2 = ops[0]
+    return list(a[i1:i2]), list(b[j1:j2])
+
+
 def distinguishing_words(keys: Iterable[str]) -> set[str]:
     """The words that tell stored templates apart, learned from the templates alone.
 
@@ -231,16 +241,9 @@ def distinguishing_words(keys: Iterable[str]) -> set[str]:
         for b in seqs:
             if a >= b:
                 continue
-            ops = [
-                op
-                for op in SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-                if op[0] != "equal"
-            ]
-            if len(ops) != 1:
-                continue
-            _, i1, i2, j1, j2 = ops[0]
-            if i2 - i1 <= 1 and j2 - j1 <= 1:
-                out |= set(a[i1:i2]) | set(b[j1:j2])
+            change = differing_words(a, b)
+            if change is not None and len(change[0]) <= 1 and len(change[1]) <= 1:
+                out |= {*change[0], *change[1]}
     return {w for w in out if not w.startswith("{") and w not in FILLER}
 
 
