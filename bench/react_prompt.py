@@ -1,6 +1,9 @@
 """ReAct step latency on real ALFWorld games: the admissible list at the end of the prompt
-(re-evaluated every step) against the incremental layout (each step appends the actions it
-made available, so the prefix cache holds).
+(re-evaluated every step) against the incremental layout (each step appends its action and
+a turn with what it led to and the actions it made available, so the prefix cache holds).
+
+The LLM seconds are the model calls alone (what the prompt layout changes); the episode
+seconds add loading the game and stepping the engine.
 
     python bench/react_prompt.py [--data ../shared/alfworld] [--games 3] [--steps 15] [--llm local]
 
@@ -33,27 +36,34 @@ def main() -> None:
     llm = make_llm(args.llm, cache=False)
     env = AlfworldEnv("valid_seen", data_dir=args.data, order="interleaved", max_steps=args.steps)
     layouts = ("all", "new")
-    per_step: dict[str, list[float]] = {}
-    prompt: dict[str, list[int]] = {}
+    metrics: dict[str, dict[str, list[float]]] = {}
     for layout in layouts:
         agent = ReActAgent(llm, max_steps=args.steps, list_admissible=layout)
-        per_step[layout], prompt[layout] = [], []
+        m = metrics[layout] = {"call": [], "later": [], "wall": [], "prompt": []}
         for g in track(range(args.games), description=f"layout {layout!r}"):
             t0 = time.perf_counter()
             traj = agent.run(env, g)
-            per_step[layout].append((time.perf_counter() - t0) / max(1, len(traj.steps)))
-            prompt[layout].append(traj.prompt_tokens // max(1, len(traj.steps)))
+            n = max(1, len(traj.steps))
+            m["wall"].append((time.perf_counter() - t0) / n)
+            m["call"] += [s.latency_s or 0.0 for s in traj.steps]
+            # the first call evaluates the system part and the worked example
+            m["later"] += [s.latency_s or 0.0 for s in traj.steps[1:]]
+            m["prompt"] += [float(s.prompt_tokens or 0) for s in traj.steps]
     env.close()
-    table = Table(title=f"{llm.name}: ReAct on {args.games} official ALFWorld games, <= {args.steps} steps")
+    table = Table(
+        title=f"{llm.name}: ReAct on {args.games} official ALFWorld games, <= {args.steps} steps"
+    )
     table.add_column("metric")
     for layout in layouts:
         table.add_column(f"list_admissible={layout!r}", justify="right")
     table.add_column("all / new", justify="right")
-    for name, data, fmt in (
-        ("seconds per step", per_step, "{:.2f}"),
-        ("prompt tokens per step", prompt, "{:.0f}"),
+    for name, key, fmt in (
+        ("LLM seconds per step", "call", "{:.2f}"),
+        ("LLM seconds per step after the first", "later", "{:.2f}"),
+        ("episode seconds per step (game load included)", "wall", "{:.2f}"),
+        ("prompt tokens per step", "prompt", "{:.0f}"),
     ):
-        vals = [statistics.mean(data[la]) for la in layouts]
+        vals = [statistics.mean(metrics[la][key]) for la in layouts]
         table.add_row(name, *[fmt.format(v) for v in vals], f"{vals[0] / vals[1]:.2f}x")
     Console(width=120).print(table)
 

@@ -120,16 +120,19 @@ def test_prompt_only_appends_so_the_prefix_cache_holds(twc) -> None:
     orig = agent.llm.complete
 
     def spy(messages, **kw):
-        seen.append(messages[-1]["content"])
+        seen.append(render(messages))
         return orig(messages, **kw)
 
+    def render(messages) -> str:
+        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
+
     agent.llm.complete = spy  # type: ignore[method-assign]
-    agent.run(twc, 0)
-    question = "What is your next action?"
-    bodies = [u[: u.index(question)] for u in seen]
-    # each prompt extends the one before it: nothing already evaluated is rewritten
-    assert all(b.startswith(a) for a, b in itertools.pairwise(bodies))
-    assert "Available actions: " in seen[0]
+    traj = agent.run(twc, 0)
+    # each prompt is the one before it, its answer and the new turn: nothing already
+    # evaluated is rewritten (the constrained answer is kept as decoded)
+    for (a, b), step in zip(itertools.pairwise(seen), traj.steps, strict=False):
+        assert b.startswith(a + f"<assistant>{step.action}</assistant><user>Observation: ")
+    assert "Available actions: " in seen[0] and "Available actions: " not in seen[-1][len(seen[0]) :]
 
 
 def test_multi_line_plan_is_submitted_on_travelplanner() -> None:
@@ -163,8 +166,11 @@ def test_the_starting_observation_stays_in_every_prompt(twc) -> None:
     traj = ReActAgent(llm, use_choices=False, max_steps=3).run(twc, 0)
     assert len(llm.calls) == 3
     for call, seen in zip(llm.calls, [[], traj.steps[:1], traj.steps[:2]], strict=True):
-        prompt = call[-1]["content"]
-        assert prompt.startswith(f"Task: {traj.task}\nObservation: {first.strip()}")
-        # Each later observation appears once, after its action.
-        for s in seen:
-            assert f"Action: {s.action}\nObservation: {s.observation.strip()}" in prompt
+        assert call[1]["content"].startswith(f"Task: {traj.task}\nObservation: {first.strip()}")
+        # Each later observation appears once, in the turn after its action.
+        turns = call[2:]
+        assert len(turns) == 2 * len(seen)
+        for s, said, obs in zip(seen, turns[::2], turns[1::2], strict=True):
+            assert said == {"role": "assistant", "content": f"Action: {s.action}"}
+            assert obs["role"] == "user"
+            assert obs["content"].startswith(f"Observation: {s.observation.strip()}")

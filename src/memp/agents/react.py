@@ -244,11 +244,12 @@ class ReActAgent:
     models otherwise dwell on them.
 
     The prompt is laid out for the prefix cache: the system part, the task and the
-    first observation with every action available then, and each past step followed
-    by the actions that became available with it. A step appends text and never
-    rewrites what came before, so a call evaluates only its new tokens
-    (``list_admissible="new"``; ``"all"`` lists every admissible action at the end
-    instead, re-evaluated each step). A list longer than ``max_listed`` (ScienceWorld
+    first observation with every action available then, and each past step as an
+    assistant turn (the action as decoded) and a user turn (its observation and the
+    actions that became available with it). A step appends turns and never rewrites
+    what came before, so a call evaluates only the new observation
+    (``list_admissible="new"``; ``"all"`` lists every admissible action in the last
+    turn instead, re-evaluated each step: ``bench/react_prompt.py`` compares them). A list longer than ``max_listed`` (ScienceWorld
     admits thousands) is not written out; the choice is still constrained to it. The
     worked example is the environment's own
     (``env.worked_example(task)``: an expert episode of the training split, in the
@@ -318,36 +319,53 @@ class ReActAgent:
             parts.append(guidelines.strip())
         return "\n\n".join(parts)
 
-    def user_message(
+    def messages(
         self,
+        system: str,
         task: str,
         first_observation: str,
         steps: Sequence[Step],
         admissible: Sequence[str] | None,
         offered: Sequence[Sequence[str] | None] = (),
-    ) -> str:
-        """``offered[i]``: the actions available before step ``i`` (``offered[len(steps)]``
-        now); shown incrementally with ``list_admissible="new"``."""
-        lines = [f"Task: {task}", f"Observation: {first_observation.strip()}"]
+    ) -> list[Message]:
+        """The conversation for the next call: the task and the first observation, then
+        one assistant turn per past action and one user turn with what it led to.
+
+        ``offered[i]``: the actions available before step ``i`` (``offered[len(steps)]``
+        now); each user turn lists the ones that became available with it
+        (``list_admissible="new"``). The action the model answered with stays in the
+        conversation as it was decoded, so the next call's prefix is the previous
+        call's prompt and answer: only the new observation is evaluated.
+        """
         new_mode = self.list_admissible == "new" and len(offered) == len(steps) + 1
+        first = [f"Task: {task}", f"Observation: {first_observation.strip()}"]
         if new_mode and offered[0] and len(offered[0]) <= self.max_listed:
-            lines.append("Available actions: " + "; ".join(offered[0]))
+            first.append("Available actions: " + "; ".join(offered[0]))
         start = self.history_start(len(steps)) if self.history else len(steps)
         if start:
-            lines.append(f"({start} earlier steps omitted)")
+            first.append(f"({start} earlier steps omitted)")
+        out: list[Message] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "\n".join(first)},
+        ]
         for i in range(start, len(steps)):
             s = steps[i]
-            lines.append(f"Action: {s.action}")
-            lines.append(f"Observation: {s.observation.strip()}")
+            said = s.info.get("said") or f"Action: {s.action}"
+            turn = [f"Observation: {s.observation.strip()}"]
             if new_mode:
                 before = set(offered[i] or ())
                 fresh = [a for a in offered[i + 1] or () if a not in before]
                 if fresh and len(fresh) <= self.max_listed:
-                    lines.append("New actions: " + "; ".join(fresh))
+                    turn.append("New actions: " + "; ".join(fresh))
+            out.append({"role": "assistant", "content": said})
+            out.append({"role": "user", "content": "\n".join(turn)})
         if self.list_admissible == "all" and admissible and len(admissible) <= self.max_listed:
-            lines.append("Available actions: " + "; ".join(admissible))
-        lines.append("What is your next action? Answer `Action: <action>`.")
-        return "\n".join(lines)
+            # the whole list, in the last turn only (re-evaluated every call)
+            out[-1] = {
+                "role": "user",
+                "content": out[-1]["content"] + "\nAvailable actions: " + "; ".join(admissible),
+            }
+        return out
 
     def history_start(self, n_steps: int) -> int:
         """First step shown: the window slides in chunks of half its size, so the
@@ -383,11 +401,7 @@ class ReActAgent:
             offered.append(
                 [a for a in admissible if not self._noop(env, a)] if admissible else None
             )
-            user = self.user_message(task, first_obs, steps, admissible, offered)
-            messages: list[Message] = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ]
+            messages = self.messages(system, task, first_obs, steps, admissible, offered)
             choices = None
             if self.use_choices and admissible:
                 choices = [a for a in admissible if a not in banned and not self._noop(env, a)]
@@ -409,6 +423,11 @@ class ReActAgent:
                 thought, raw_action = parse_action(comp.text)
             action, how = map_action(raw_action, admissible)
             valid = admissible is None or action in admissible
+            info_step = {"raw": comp.text, "mapped": how, "valid": valid, "cached": comp.cached}
+            if choices and action == raw_action:
+                # the assistant turn as decoded (the bare action): the next prompt then
+                # starts with this call's prompt and answer, all in the KV cache
+                info_step["said"] = action
             next_obs, reward, terminated, truncated, info = env.step(action or "look")
             total_reward += float(reward)
             steps.append(
@@ -421,7 +440,7 @@ class ReActAgent:
                     completion_tokens=comp.completion_tokens,
                     latency_s=latency,
                     actor="llm",
-                    info={"raw": comp.text, "mapped": how, "valid": valid, "cached": comp.cached},
+                    info=info_step,
                 )
             )
             admissible = info.get("admissible")
