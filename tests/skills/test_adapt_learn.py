@@ -17,7 +17,7 @@ from memp.distill import expert_trajectory
 from memp.embed.hashing import HashEmbedder
 from memp.llm.scripted import ScriptedLLM
 from memp.memory import Memory
-from memp.skills.adapt import END, action_grammar, check_program
+from memp.skills.adapt import END, action_grammar, bind_near, check_program, count_of
 from memp.skills.compile import build_skill_memory
 from memp.skills.learn import learn, lineage
 from memp.skills.runtime import ExecConfig
@@ -79,9 +79,19 @@ def _task(env, i: int) -> str:
 
 
 def _lines(lines: list[str]) -> ScriptedLLM:
-    # one answer per line of the nearest program, then "no" (not the steps twice)
+    # one answer per line of the nearest program (and its place when asked, as it is
+    # for a new verb), then "no" (not the steps twice)
     queue = [*lines, "no"]
-    return ScriptedLLM(lambda _m: queue.pop(0) if queue else END)
+    last: list[str] = []
+
+    def answer(messages) -> str:
+        if "Which of these places" in messages[-1]["content"]:
+            return last[-1].split("[at <")[1].rstrip(">]")
+        line = queue.pop(0) if queue else END
+        last.append(line)
+        return line
+
+    return ScriptedLLM(answer)
 
 
 # -- 1. no wrong template --------------------------------------------------------------
@@ -148,6 +158,49 @@ def test_adapted_cool_program_is_validated_and_wins(world) -> None:
     assert traj.success, [s.action for s in traj.steps]
     assert any(s.action.startswith("cool ") for s in traj.steps)
     assert all(s.actor == "skill" for s in traj.steps)
+
+
+def test_a_step_is_never_grounded_to_an_action_of_another_verb(world) -> None:
+    # the cool program asking for the microwave: heating is there, cooling is not
+    memory, held = world["memory"], world["held"]
+    at_microwave = [*COOL[:2], "cool {object} with {@} [at <microwave>]", COOL[3]]
+    agent = SkillAgent(memory, _lines(at_microwave), config=ExecConfig(**ONLY_ADAPT))
+    traj = agent.run(held, world["cool"][0])
+    assert not any(s.action.startswith("heat ") for s in traj.steps)
+
+
+def test_a_new_verb_asks_for_its_place_and_a_count_repeats_the_steps() -> None:
+    assert count_of("put two {object} in {target}", "put a {object} in {target}") == 2
+    assert count_of("find two {object} and put them in {target}", "put a {object} in {target}") == 2
+    assert count_of("put a {object} in {target}", "put a {object} in {target}") is None
+    # a thing memory never saw is bound by the template one word away
+    keys = ["heat some {object} and put it in {target}", "put a {object} in {target}"]
+    assert bind_near("put two alarmclock in dresser", keys) == (
+        "put two {object} in {target}",
+        {"object": "alarmclock", "target": "dresser"},
+    )
+    assert bind_near("slice two alarmclock with dresser", keys) is None
+
+
+def test_unseen_pick_two_is_bound_and_played_twice(world) -> None:
+    memory, held = world["memory"], world["held"]
+    (i,) = [i for i in range(len(held)) if held.task_type(i) == "pick_two_obj_and_place"]
+    task = _task(held, i)
+    place = [
+        "find {object}",
+        "take {object} from {@} [at @object]",
+        "move {object} to {@} [at {target}]",
+    ]
+    # the count decides the repeat: no "again?" answer is scripted
+    queue = list(place)
+    llm = ScriptedLLM(lambda _m: queue.pop(0) if queue else END)
+    agent = SkillAgent(memory, llm, config=ExecConfig(**ONLY_ADAPT))
+    traj = agent.run(held, i)
+    a = traj.metadata["adapted"]
+    assert a["valid"] and a["lines"] == place * 2, (task, a)
+    assert traj.success, [s.action for s in traj.steps]
+    moved = [s.action for s in traj.steps if s.action.startswith("move ")]
+    assert len(set(moved)) == 2  # two distinct instances
 
 
 def test_invalid_adapted_program_is_refused_with_the_reason(world) -> None:

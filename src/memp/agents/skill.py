@@ -13,11 +13,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from memp.skills.adapt import Adapted, action_grammar, adapt_program, one_word_apart
+from memp.skills.adapt import (
+    Adapted,
+    action_grammar,
+    adapt_program,
+    bind_near,
+    one_word_apart,
+)
 from memp.skills.compile import compile_program, describe, step_text
 from memp.skills.priors import Priors
 from memp.skills.runtime import ExecConfig, SkillRun
-from memp.skills.text import Mentions, distinguishing_words, similarity, template_conflict
+from memp.skills.text import (
+    Mentions,
+    distinguishing_words,
+    key_words,
+    similarity,
+    template_conflict,
+)
 from memp.template import KeyMatch, align, fill, mask, match_key, normalize, rank_keys, slots_of
 from memp.types import Procedure, Program, Step, Trajectory
 
@@ -169,17 +181,33 @@ class SkillAgent:
         for a in admissible or []:
             mentions.observe(a, "")
         known |= {mentions.type_of(n) for n in mentions.names}
-        task_key, binding = mask(task, known)
-        if not procs or not binding:
+        if not procs:
             return None, None
         # the nearest templates by wording, one procedure each (the best of its key)
         best: dict[str, Procedure] = {}
         for p in sorted(procs, key=lambda p: -(p.usage.success_rate or 0.0)):
             best.setdefault(str(p.task_key), p)
+        task_key, binding = mask(task, known)
+        near = bind_near(task, best)
+        if near is not None and len(near[1]) > len(binding):
+            # things memory has never seen: bound by a template one word away
+            task_key, binding = near
+        if not binding:
+            return None, None
+        known |= set(binding.values())
         ranked = [k for _, k in rank_keys(task, list(best), known_entities=known)]
         # nearest first: a template one word away from the task ("heat" for "cool")
         # shows the steps and the one to change
-        ranked.sort(key=lambda k: not one_word_apart(task_key, k))
+        # then templates with no task-type word the task lacks: "put a {object} in
+        # {target}" rather than "heat some {object} ..." for "find two {object} ..."
+        defining = distinguishing_words(best)
+        task_words = set(key_words(task_key))
+        ranked.sort(
+            key=lambda k: (
+                not one_word_apart(task_key, k),
+                len((set(key_words(k)) & defining) - task_words),
+            )
+        )
         sources = [best[k] for k in ranked[: max(self.config.adapt_k, 1)]]
         if not sources:
             return None, None

@@ -195,6 +195,59 @@ def _variants(line: str, grammar: Grammar) -> list[str]:
     return [c for c in dict.fromkeys(out) if c != line]
 
 
+def _split(line: str) -> tuple[str, str | None]:
+    # a line's action and its place (None when it names none)
+    m = _AT.match(line)
+    return (m.group("action").strip(), m.group("at").strip()) if m else (line.strip(), None)
+
+
+# Number words are language, not environment: "two" in a task where the nearest
+# template has none asks for the steps twice.
+COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "both": 2, "pair": 2}
+
+
+def count_of(task_key: str, key: str) -> int | None:
+    """How many times the steps of ``key`` are needed for ``task_key``, when a count
+    word (or digit) the task has and the template lacks says it; None otherwise."""
+    have = set(key_words(key))
+    for w in key_words(task_key):
+        if w in have:
+            continue
+        if w in COUNTS:
+            return COUNTS[w]
+        if w.isdigit() and 1 < int(w) <= 9:
+            return int(w)
+    return None
+
+
+def bind_near(task: str, keys: Iterable[str]) -> tuple[str, dict[str, str]] | None:
+    """The task's template and binding from a stored template it is at most one word
+    away from, word for word ("put two alarmclock in dresser" against "put a {object}
+    in {target}" -> "put two {object} in {target}", alarmclock, dresser): the
+    binding of a task whose things memory has never seen. One word per slot."""
+    words = normalize(task).split()
+    for key in keys:
+        kw = normalize(key).split()
+        if len(kw) != len(words):
+            continue
+        binding: dict[str, str] = {}
+        out: list[str] = []
+        changed = 0
+        for k, w in zip(kw, words, strict=True):
+            m = re.fullmatch(r"\{([a-z0-9_]+)\}", k)
+            if m:
+                if binding.setdefault(m.group(1), w) != w:
+                    break
+                out.append(k)
+            else:
+                changed += k != w
+                out.append(w)
+        else:
+            if changed <= 1 and binding:
+                return " ".join(out), binding
+    return None
+
+
 def _slots_ok(line: str, slots: Sequence[str]) -> bool:
     used = {s for s in re.findall(r"\{([^}@]*)\}", line)}
     return used <= set(slots)
@@ -302,6 +355,9 @@ _SYSTEM = (
 )
 
 
+_PLACE = "You answer with the one listed place that fits the question."
+
+
 def word_change(task_key: str, key: str) -> tuple[list[str], list[str]] | None:
     """The words ``key`` has where ``task_key`` has others, when they differ in one
     place: ``(["heat"], ["cool"])``; None otherwise."""
@@ -352,9 +408,9 @@ def adapt_program(
     limit = max_lines or 2 * longest + 2
     lines: list[str] = []
 
-    def ask(content: str, **kw: Any) -> str:
+    def ask(content: str, system: str = _SYSTEM, **kw: Any) -> str:
         msgs: list[Message] = [
-            {"role": "system", "content": _SYSTEM},
+            {"role": "system", "content": system},
             {"role": "user", "content": content},
         ]
         c = llm.complete(msgs, **kw)
@@ -367,17 +423,30 @@ def adapt_program(
         # badly, so each of its lines is kept or swapped for a grammar line of the same
         # form (another verb or place), and the steps may be repeated for a count.
         base = _program_lines(sources[0].program) if sources[0].program else []
+        slots = slots_of(task_key)
         for n, old in enumerate(base, 1):
             choices = list(dict.fromkeys([old, *_variants(old, grammar), DROP]))
-            choices = [c for c in choices if _slots_ok(c, slots_of(task_key)) or c == DROP]
+            choices = [c for c in choices if c == DROP or _slots_ok(c, slots)]
             q = f"Line {n} of the first program: {old}\nLine {n} of the new program:"
             pick = ask(_prompt(task_key, sources, lines) + q, max_tokens=40, choices=choices)
-            if pick.strip() in choices and pick.strip() != DROP:
-                lines.append(pick.strip())
-        q = "Does the new task need all these steps again, for another one of the same thing?"
-        again = ask(_prompt(task_key, sources, lines) + q, max_tokens=3, choices=["no", "yes"])
-        if again.strip() == "yes":
-            lines = lines * 2
+            if pick.strip() not in choices or pick.strip() == DROP:
+                continue
+            action, at = _split(pick.strip())
+            if verb(action) != verb(_split(old)[0]) and at and at.startswith("<"):
+                # another verb is done somewhere else (heat at the microwave, cool at
+                # the fridge): its place is asked for alone, since next to the
+                # programs a small model copies their places
+                kinds = {p[1:-1]: p for p in dict.fromkeys([*grammar.places, at])}
+                q = f"Which of these places is used to {verb(action)} things: {', '.join(kinds)}?"
+                said = ask(q + "\nAnswer:", max_tokens=12, choices=list(kinds), system=_PLACE)
+                at = kinds.get(said.strip(), "*")
+            lines.append(f"{action} [at {at}]" if at else action)
+        times = count_of(task_key, str(sources[0].task_key))
+        if times is None:
+            q = "Does the new task need all these steps again, for another one of the same thing?"
+            again = ask(_prompt(task_key, sources, lines) + q, max_tokens=3, choices=["no", "yes"])
+            times = 2 if again.strip() == "yes" else 1
+        lines = lines * times
     else:
         text = ask(
             _prompt(task_key, sources, []) + "(one step per line, then END)",

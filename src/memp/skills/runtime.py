@@ -27,6 +27,7 @@ from memp.skills.text import (
     same_entities,
     similarity,
     slots_in,
+    verb,
 )
 from memp.template import fill, normalize
 from memp.types import Program, ProgramStep
@@ -208,10 +209,12 @@ class SkillRun:
                 out.append((1.0, a))
             elif (
                 self.config.rank
+                and verb(abs_a) == verb(pattern)
                 and slots_in(abs_a) == slots_in(pattern)
                 and same_entities(abs_a, pattern)
             ):
-                # ranked, inexact: same slots, place and things, wording may differ
+                # ranked, inexact: same verb, slots, place and things; the rest of the
+                # wording may differ (another verb is another action: heat is no cool)
                 sim = similarity(abs_a, pattern)
                 if sim >= self.config.rank_threshold:
                     out.append((sim, a))
