@@ -332,3 +332,69 @@ def test_adjustment_keeps_a_new_version_and_erasure_retires_what_keeps_failing(
         assert rep.retired == ([put.id] if n == 2 else [])
     assert memory.get(put.id).status == ProcedureStatus.RETIRED
     memory.close()
+
+
+def test_runner_learning_curve_compiles_each_win_into_executable_memory(tmp_path) -> None:
+    # memory from official valid_seen games; two groups of valid_train games; after
+    # group 0 the vanilla arm's memory learns (skills.learn) from each of its episodes
+    from memp.experiment.config import parse_config
+    from memp.experiment.rundb import RunDB
+    from memp.experiment.runner import run_experiment
+
+    root = tmp_path / "data"
+    _unpack(root, {"pick_and_place_simple": 2})
+    archive = ALFWORLD.with_name("valid_train.tar.xz")
+    with tarfile.open(archive) as tar:
+        games = sorted(
+            (
+                m
+                for m in tar.getmembers()
+                if m.name.endswith("game.tw-pddl") and "/pick_and_place_simple-" in m.name
+            ),
+            key=lambda m: m.name,
+        )[:4]
+        tar.extractall(root, members=games, filter="data")
+    cfg = parse_config(
+        {
+            "name": "learn",
+            "models": ["scripted"],
+            "embedder": "hash",
+            "groups": 2,
+            "agent": {"max_steps": 30},
+            "env": {
+                "name": "alfworld",
+                "train_split": "valid_seen",
+                "eval_split": "valid_train",
+                "train_episodes": 2,
+                "eval_episodes": 4,
+                "options": {"data_dir": str(root)},
+                "train_options": {"max_steps": 200},
+            },
+            "conditions": [
+                {
+                    "name": "vanilla",
+                    "memory": "trajectory",
+                    "mode": "executable",
+                    "use_llm": False,
+                    "update": "vanilla",
+                },
+            ],
+        }
+    )
+    run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    with RunDB(tmp_path / "run" / "run.db") as db:
+        (up,) = db.updates()
+        learned = up["report"]["report"]
+        wins = sum(r.success for r in db.episodes(phase="eval") if r.group == 0)
+    assert wins > 0 and learned["added"] == wins, learned
+    g0, g1 = (
+        Memory(tmp_path / "run" / "memory" / "arms" / f, embedder=HashEmbedder())
+        for f in ("alfworld__vanilla__g0.db", "alfworld__vanilla__g1.db")
+    )
+    try:
+        assert len(g1.list()) == len(g0.list()) + wins
+        new = [p for p in g1.list() if p.metadata.get("learned_from")]
+        assert len(new) == wins and all(p.program is not None for p in new)
+    finally:
+        g0.close()
+        g1.close()

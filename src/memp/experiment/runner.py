@@ -390,9 +390,7 @@ class Runner:
         self._add_collect(db, env, source, e, db.trajectory(row.id), row.wall_s)
         return True
 
-    def _reuse_collect(
-        self, db: RunDB, env: EnvConfig, source: str, e: int, identity: str
-    ) -> bool:
+    def _reuse_collect(self, db: RunDB, env: EnvConfig, source: str, e: int, identity: str) -> bool:
         if self._index is None:
             return False
         found = self._index.collect(identity)
@@ -629,8 +627,15 @@ class Runner:
                 self._update(db, g, groups_by_env, blocked)
 
     def _add_eval(
-        self, db: RunDB, env: EnvConfig, arm: str, model: str | None, episode: int, group: int,
-        traj: Trajectory, wall_s: float,
+        self,
+        db: RunDB,
+        env: EnvConfig,
+        arm: str,
+        model: str | None,
+        episode: int,
+        group: int,
+        traj: Trajectory,
+        wall_s: float,
     ) -> None:
         db.add_episode(
             phase="eval",
@@ -738,11 +743,18 @@ class Runner:
                         arm=arm.label,
                         group=group,
                         strategy=c.update,
-                        # New procedures are built the way the arm's memory was built.
-                        options={
-                            "build_strategy": c.memory if c.memory in BUILD_STRATEGIES else "trajectory",
-                            **c.update_options,
-                        },
+                        # New procedures are built the way the arm's memory was built;
+                        # executable memory learns from each episode (skills.learn).
+                        options=(
+                            {"executable": True, **c.update_options}
+                            if c.mode == "executable"
+                            else {
+                                "build_strategy": c.memory
+                                if c.memory in BUILD_STRATEGIES
+                                else "trajectory",
+                                **c.update_options,
+                            }
+                        ),
                         llm=arm.builder_llm,
                         embedder=self.config.embedder,
                         path=dst,

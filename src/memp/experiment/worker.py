@@ -160,8 +160,9 @@ class WorkerContext:
         self._memories: OrderedDict[tuple[str, str | None, str], Any] = OrderedDict()
         self._max_memories = max_memories
 
-    def provide(self, *, llm: tuple[str, LLM] | None = None,
-                embedder: tuple[str, Any] | None = None) -> None:
+    def provide(
+        self, *, llm: tuple[str, LLM] | None = None, embedder: tuple[str, Any] | None = None
+    ) -> None:
         """Use an already loaded model for a spec (in-process runs reuse the caller's)."""
         if llm is not None:
             self._llms[llm[0]] = llm[1]
@@ -298,7 +299,9 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
             if task.build == "skills":
                 from memp.skills.compile import build_skill_memory
 
-                n = len(build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill))
+                n = len(
+                    build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill)
+                )
             else:
                 if task.distill:
                     from memp.distill import distilled
@@ -329,8 +332,9 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                 # same draw for every task.
                 from memp.memory import Memory
 
-                memory = Memory(task.memory_path, llm=llm, embedder=ctx.embedder(task.embedder),
-                                seed=task.seed)
+                memory = Memory(
+                    task.memory_path, llm=llm, embedder=ctx.embedder(task.embedder), seed=task.seed
+                )
                 own = True
             else:
                 memory = ctx.memory(task.memory_path, llm, task.embedder)
@@ -356,12 +360,27 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         from memp.memory import Memory
 
         mem = Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
+        options = dict(task.options)
         try:
-            outcomes = []
-            for blob in task.outcomes:
-                traj = Trajectory.model_validate_json(blob)
-                outcomes.append(Outcome(trajectory=traj, used=retrieved_ids(traj)))
-            report = mem.update(outcomes, strategy=task.strategy, **task.options)
+            trajs = [Trajectory.model_validate_json(blob) for blob in task.outcomes]
+            if options.pop("executable", False):
+                # executable memory: each episode compiles (a win, replay-verified on
+                # its own game), adjusts (a followed procedure that failed) or erases
+                from memp.skills.learn import learn
+
+                env = ctx.env(task.env, task.env.eval_split)
+                reports = [
+                    learn(mem, t, policy=task.strategy, env=env, llm=llm, **options) for t in trajs
+                ]
+                report = {
+                    "added": sum(len(r.added) for r in reports),
+                    "strengthened": sum(len(r.strengthened) for r in reports),
+                    "adjusted": sum(len(r.adjusted) for r in reports),
+                    "retired": sum(len(r.retired) for r in reports),
+                }
+            else:
+                outcomes = [Outcome(trajectory=t, used=retrieved_ids(t)) for t in trajs]
+                report = mem.update(outcomes, strategy=task.strategy, **options)
         finally:
             mem.close()
         if hasattr(report, "model_dump"):
