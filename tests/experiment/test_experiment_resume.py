@@ -93,3 +93,50 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
     assert sorted(e for a, e in after if a == "skills") == list(range(EVAL))
     assert (out / "report.json").exists()
     assert "Incomplete run" not in (out / "report.md").read_text()
+
+
+def test_interrupted_prompt_memory_build_resumes_where_it_stopped(tmp_path: Path) -> None:
+    # a script-memory build costs an LLM call per trajectory: one cut short keeps what it
+    # stored and builds only the rest when the run is started again
+    from memp.experiment.config import parse_config
+    from memp.experiment.runner import run_experiment
+    from memp.memory import Memory
+
+    cfg = parse_config(
+        {
+            "name": "build-resume",
+            "models": ["scripted"],
+            "embedder": "hash",
+            "agent": {"max_steps": 30},
+            "env": {"name": "twx", "train_split": "train", "eval_split": "test",
+                    "train_episodes": 4, "eval_episodes": 1, "options": {"game": "twc", "n": 8}},
+            "conditions": [{"name": "no-memory"},
+                           {"name": "script", "memory": "script", "mode": "prompt"}],
+        }
+    )
+    out = tmp_path / "run"
+    run_experiment(cfg, out, executor="inline", progress=False)
+    with RunDB(out / "run.db") as db:
+        (rec,) = db.memories()
+        path = Path(rec["path"])
+        first_tokens = rec["prompt_tokens"]
+    mem = Memory(path)
+    procs = mem.list(status=None)
+    assert len(procs) == 4 and first_tokens > 0
+    mem.close()
+    # the build "was killed" after storing the last trajectory but not its procedure,
+    # before the run recorded the memory
+    with sqlite3.connect(path) as c:
+        c.execute("DELETE FROM vectors WHERE procedure_id = ?", (procs[-1].id,))
+        c.execute("DELETE FROM procedures WHERE id = ?", (procs[-1].id,))
+    with sqlite3.connect(out / "run.db") as c:
+        c.execute("DELETE FROM memories")
+    run_experiment(cfg, out, executor="inline", progress=False)
+    with RunDB(out / "run.db") as db:
+        (rec,) = db.memories()
+    mem = Memory(path)
+    again = mem.list(status=None)
+    mem.close()
+    assert len(again) == 4  # the missing one built, none twice
+    assert {p.source_trajectory_id for p in again} >= {p.source_trajectory_id for p in procs[:3]}
+    assert 0 < rec["prompt_tokens"] < first_tokens  # one LLM build, not four

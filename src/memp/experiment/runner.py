@@ -418,8 +418,11 @@ class Runner:
                 )
                 if rec is not None and Path(path).exists():
                     continue
-                # A memory file without a record is a build that was interrupted: redo it.
-                _remove_sqlite(path)
+                # A memory file without a record is a build that was interrupted: a
+                # prompt-memory build resumes where it stopped (each procedure costs
+                # LLM calls), an executable one is redone (it is built all at once).
+                if c.memory_kind == "skills":
+                    _remove_sqlite(path)
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 if self._reuse_memory(db, env, arm, path):
                     continue

@@ -303,12 +303,23 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                     build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill)
                 )
             else:
-                if task.distill:
-                    from memp.distill import distilled
-
-                    trajs = [distilled(t, env.semantics, env=env) for t in trajs]
-                n = 0
+                # an interrupted build resumes: a trajectory whose procedure is stored
+                # (a procedure is added after its trajectory) is not built again
+                built = {p.source_trajectory_id for p in mem.list(status=None)}
+                done = {
+                    i
+                    for t in mem.list_trajectories()
+                    if t.id in built
+                    for i in (t.id, t.metadata.get("distilled_from"))
+                }
+                n = sum(t.id in done for t in trajs)
                 for traj in trajs:
+                    if traj.id in done:
+                        continue
+                    if task.distill:
+                        from memp.distill import distilled
+
+                        traj = distilled(traj, env.semantics, env=env)
                     mem.add(traj, strategy=task.build)
                     n += 1
         finally:
