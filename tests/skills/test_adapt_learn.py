@@ -7,6 +7,7 @@ pick-and-place games; the held-out games are cool and pick-two, types memory lac
 
 from __future__ import annotations
 
+import re
 import tarfile
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from memp.distill import expert_trajectory
 from memp.embed.hashing import HashEmbedder
 from memp.llm.scripted import ScriptedLLM
 from memp.memory import Memory
-from memp.skills.adapt import END, action_grammar, bind_near, check_program, count_of
+from memp.skills.adapt import (
+    END,
+    action_grammar,
+    adapt_program,
+    bind_near,
+    check_program,
+    count_of,
+)
 from memp.skills.compile import build_skill_memory
 from memp.skills.learn import learn, lineage
 from memp.skills.runtime import ExecConfig
@@ -398,3 +406,32 @@ def test_runner_learning_curve_compiles_each_win_into_executable_memory(tmp_path
     finally:
         g0.close()
         g1.close()
+
+
+def test_the_line_doing_the_swapped_word_is_changed_not_copied(world) -> None:
+    # a model that copies every line of the nearest program ("put a clean ..." for
+    # "put a cool ..."): the clean line is not among its choices, so it becomes cool
+    memory, held = world["memory"], world["held"]
+    clean = next(p for p in memory.list() if p.task_key == "put a clean {object} in {target}")
+    i = world["cool"][0]
+    task_key = "put a cool {object} in {target}"
+    grammar = action_grammar(
+        held.semantics,
+        memory.list(),
+        task_key=task_key,
+        sources=[clean],
+        admissible=held.reset(episode=i)[1]["admissible"],
+    )
+    def copy(messages) -> str:
+        asked = messages[-1]["content"]
+        if "Which of these places" in asked:
+            return "fridge"
+        old = re.findall(r"Line \d+ of the first program: (.*)", asked)
+        return old[-1] if old else "no"
+
+    copier = ScriptedLLM(copy)
+    out = adapt_program(copier, task_key, [clean], grammar)
+    assert out.program is not None, out.reason
+    verbs = [ln.split()[0] for ln in out.lines]
+    assert "clean" not in verbs and "cool" in verbs, out.lines
+    assert any(ln.startswith("cool ") and ln.endswith("[at <fridge>]") for ln in out.lines)

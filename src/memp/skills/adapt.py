@@ -424,9 +424,16 @@ def adapt_program(
         # form (another verb or place), and the steps may be repeated for a count.
         base = _program_lines(sources[0].program) if sources[0].program else []
         slots = slots_of(task_key)
+        change = word_change(task_key, str(sources[0].task_key))
+        # the word the nearest template has where the task has another ("clean" for
+        # "cool"): a line doing it is changed or dropped, never kept, as a template
+        # with another task-type word is never bound
+        gone = change[0][0] if change and len(change[0]) == 1 and len(change[1]) == 1 else None
         for n, old in enumerate(base, 1):
             choices = list(dict.fromkeys([old, *_variants(old, grammar), DROP]))
             choices = [c for c in choices if c == DROP or _slots_ok(c, slots)]
+            if gone is not None and verb(old) == gone:
+                choices = [c for c in choices if c == DROP or verb(c) != gone]
             q = f"Line {n} of the first program: {old}\nLine {n} of the new program:"
             pick = ask(_prompt(task_key, sources, lines) + q, max_tokens=40, choices=choices)
             if pick.strip() not in choices or pick.strip() == DROP:
