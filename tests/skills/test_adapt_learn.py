@@ -422,6 +422,7 @@ def test_the_line_doing_the_swapped_word_is_changed_not_copied(world) -> None:
         sources=[clean],
         admissible=held.reset(episode=i)[1]["admissible"],
     )
+
     def copy(messages) -> str:
         asked = messages[-1]["content"]
         if "Which of these places" in asked:
@@ -435,3 +436,30 @@ def test_the_line_doing_the_swapped_word_is_changed_not_copied(world) -> None:
     verbs = [ln.split()[0] for ln in out.lines]
     assert "clean" not in verbs and "cool" in verbs, out.lines
     assert any(ln.startswith("cool ") and ln.endswith("[at <fridge>]") for ln in out.lines)
+
+
+def test_an_episode_without_a_reward_is_learned_from_as_the_judge_reads_it(
+    world, tmp_path, local_llm
+) -> None:
+    from memp.errors import InvalidInput
+    from memp.judge import judge
+
+    held = world["held"]
+    i = world["cool"][0]
+    won = expert_trajectory(held, i)
+    assert won.success
+    unknown = won.model_copy(update={"success": None})
+    memory = Memory(tmp_path / "m.db", embedder=HashEmbedder())
+    with pytest.raises(InvalidInput, match="pass judge="):
+        learn(memory, unknown, policy="vanilla", env=held)
+    # a judge that says yes: the episode is compiled as a win, the verdict recorded
+    rep = learn(memory, unknown, policy="vanilla", env=held, judge=ScriptedLLM(["yes"]))
+    assert rep.judged is True and len(rep.added) == 1
+    # one that says no: nothing compiled
+    rep = learn(memory, unknown, policy="validation", env=held, judge=ScriptedLLM(["no"]))
+    assert rep.judged is False and not rep.added
+    memory.close()
+    # the real local model reads the episode and answers in one constrained token; how
+    # often it agrees with the true reward is measured by bench/judge_agreement.py
+    v = judge(local_llm, unknown)
+    assert isinstance(v.success, bool) and v.prompt_tokens > 50 and v.completion_tokens == 1

@@ -47,6 +47,7 @@ class LearnReport(BaseModel):
     adjusted: dict[str, str] = Field(default_factory=dict)  # old id -> new version's id
     retired: list[str] = Field(default_factory=list)
     skipped: str | None = None  # why nothing was stored
+    judged: bool | None = None  # the LLM judge's verdict, where the outcome was unknown
 
 
 def followed(trajectory: Trajectory) -> list[str]:
@@ -72,13 +73,16 @@ def learn(
     erase: bool | None = None,
     min_retrieved: int = 3,
     threshold: float = 0.5,
+    judge: LLM | None = None,
 ) -> LearnReport:
     """Update executable memory from one played episode (see the module docstring).
 
     ``semantics`` (or ``env``, whose episodes then replay-verify the distilled
     trajectory) compiles a won episode; ``llm`` revises a failed procedure
     (``adjustment``). ``record_usage=False`` when the caller counted the outcome on the
-    followed procedures already (``Memory.report`` or ``Skill.finish``).
+    followed procedures already (``Memory.report`` or ``Skill.finish``). An episode
+    whose outcome is unknown (``success is None``: the environment reports no reward)
+    is judged by ``judge`` (:func:`memp.judge.judge`) and learned from as judged.
     """
     from memp.build import build_executable
 
@@ -92,6 +96,23 @@ def learn(
             "env=<a memp.envs environment> or semantics=<its ActionSemantics>"
         )
     report = LearnReport(policy=policy)
+    if trajectory.success is None:
+        if judge is None:
+            raise InvalidInput(
+                "the episode's outcome is unknown (success is None): set "
+                "trajectory.success from the environment, or pass judge=<an LLM> to "
+                "have it judged"
+            )
+        from memp.judge import judge as judge_outcome
+
+        verdict = judge_outcome(judge, trajectory)
+        report.judged = verdict.success
+        trajectory = trajectory.model_copy(
+            update={
+                "success": verdict.success,
+                "metadata": {**trajectory.metadata, "judged": verdict.success},
+            }
+        )
     ids = followed(trajectory)
     won = bool(trajectory.success)
     if record_usage and ids:
