@@ -442,8 +442,10 @@ def adapt_program(
             if verb(action) != verb(_split(old)[0]) and at and at.startswith("<"):
                 # another verb is done somewhere else (heat at the microwave, cool at
                 # the fridge): its place is asked for alone, since next to the
-                # programs a small model copies their places
-                kinds = {p[1:-1]: p for p in dict.fromkeys([*grammar.places, at])}
+                # programs a small model copies their places, and the old verb's place
+                # is not offered (the 1.5B model cooled at the sink it cleaned at)
+                old_at = _split(old)[1]
+                kinds = {p[1:-1]: p for p in grammar.places if p != old_at} or {at[1:-1]: at}
                 q = f"Which of these places is used to {verb(action)} things: {', '.join(kinds)}?"
                 said = ask(q + "\nAnswer:", max_tokens=12, choices=list(kinds), system=_PLACE)
                 at = kinds.get(said.strip(), "*")
