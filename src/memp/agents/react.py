@@ -249,8 +249,9 @@ class ReActAgent:
     actions that became available with it). A step appends turns and never rewrites
     what came before, so a call evaluates only the new observation
     (``list_admissible="new"``; ``"all"`` lists every admissible action in the last
-    turn instead, re-evaluated each step: ``bench/react_prompt.py`` compares them). A list longer than ``max_listed`` (ScienceWorld
-    admits thousands) is not written out; the choice is still constrained to it. The
+    turn instead, re-evaluated each step: ``bench/react_prompt.py`` compares them). A
+    list longer than ``max_listed`` (ScienceWorld admits thousands) is not written
+    out; the choice is still constrained to it. The
     worked example is the environment's own
     (``env.worked_example(task)``: an expert episode of the training split, in the
     game's grammar) where it has one, else the family's built-in example.

@@ -313,12 +313,12 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                     for i in (t.id, t.metadata.get("distilled_from"))
                 }
                 n = sum(t.id in done for t in trajs)
+                from memp.distill import distilled
+
                 for traj in trajs:
                     if traj.id in done:
                         continue
                     if task.distill:
-                        from memp.distill import distilled
-
                         traj = distilled(traj, env.semantics, env=env)
                     mem.add(traj, strategy=task.build)
                     n += 1

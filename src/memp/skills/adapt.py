@@ -172,11 +172,15 @@ def action_grammar(
     return g
 
 
+def _split(line: str) -> tuple[str, str | None]:
+    # a line's action and its place (None when it names none)
+    m = _AT.match(line)
+    return (m.group("action").strip(), m.group("at").strip()) if m else (line.strip(), None)
+
+
 def _frame(line: str) -> str:
     # a line's form without its verb and place: what another verb must fit
-    m = _AT.match(line)
-    action = m.group("action") if m else line
-    return " ".join(shape(action).split()[1:])
+    return " ".join(shape(_split(line)[0]).split()[1:])
 
 
 def _variants(line: str, grammar: Grammar) -> list[str]:
@@ -189,16 +193,9 @@ def _variants(line: str, grammar: Grammar) -> list[str]:
     ]
     if head != "find":
         # the same action done elsewhere (a repair may only need another place)
-        m = _AT.match(line)
-        action = m.group("action") if m else line
+        action = _split(line)[0]
         out += [f"{action} [at {p}]" for p in [*grammar.places, "*"]]
     return [c for c in dict.fromkeys(out) if c != line]
-
-
-def _split(line: str) -> tuple[str, str | None]:
-    # a line's action and its place (None when it names none)
-    m = _AT.match(line)
-    return (m.group("action").strip(), m.group("at").strip()) if m else (line.strip(), None)
 
 
 # Number words are language, not environment: "two" in a task where the nearest
@@ -264,8 +261,7 @@ def check_program(
         line = _LINE_NO.sub("", raw).strip()
         if not line or line == END:
             continue
-        m = _AT.match(line)
-        action, at = (m.group("action").strip(), m.group("at").strip()) if m else (line, None)
+        action, at = _split(line)
         unknown = set(re.findall(r"\{([^}@]*)\}", line)) - set(slots)
         if unknown:
             errors.append(f"line {n} {raw!r}: no slot {', '.join(sorted(unknown))} in {key!r}")
@@ -364,10 +360,18 @@ def word_change(task_key: str, key: str) -> tuple[list[str], list[str]] | None:
     return differing_words(key_words(key), key_words(task_key))
 
 
+def swapped_word(task_key: str, key: str) -> tuple[str, str] | None:
+    """The one word of the template the task replaces, and its replacement:
+    ``("heat", "cool")``; None when they differ otherwise."""
+    change = word_change(task_key, key)
+    if change is None or len(change[0]) != 1 or len(change[1]) != 1:
+        return None
+    return change[0][0], change[1][0]
+
+
 def one_word_apart(task_key: str, key: str) -> bool:
     """One word of the template replaced by another gives the task."""
-    change = word_change(task_key, key)
-    return change is not None and len(change[0]) == 1 and len(change[1]) == 1
+    return swapped_word(task_key, key) is not None
 
 
 def _prompt(task_key: str, sources: Sequence[Procedure], so_far: Sequence[str]) -> str:
@@ -424,27 +428,27 @@ def adapt_program(
         # form (another verb or place), and the steps may be repeated for a count.
         base = _program_lines(sources[0].program) if sources[0].program else []
         slots = slots_of(task_key)
-        change = word_change(task_key, str(sources[0].task_key))
         # the word the nearest template has where the task has another ("clean" for
         # "cool"): a line doing it is changed or dropped, never kept, as a template
         # with another task-type word is never bound
-        gone = change[0][0] if change and len(change[0]) == 1 and len(change[1]) == 1 else None
+        swap = swapped_word(task_key, str(sources[0].task_key))
+        gone = swap[0] if swap else None
         for n, old in enumerate(base, 1):
+            old_action, old_at = _split(old)
             choices = list(dict.fromkeys([old, *_variants(old, grammar), DROP]))
             choices = [c for c in choices if c == DROP or _slots_ok(c, slots)]
-            if gone is not None and verb(old) == gone:
+            if gone is not None and verb(old_action) == gone:
                 choices = [c for c in choices if c == DROP or verb(c) != gone]
             q = f"Line {n} of the first program: {old}\nLine {n} of the new program:"
             pick = ask(_prompt(task_key, sources, lines) + q, max_tokens=40, choices=choices)
             if pick.strip() not in choices or pick.strip() == DROP:
                 continue
             action, at = _split(pick.strip())
-            if verb(action) != verb(_split(old)[0]) and at and at.startswith("<"):
+            if verb(action) != verb(old_action) and at and at.startswith("<"):
                 # another verb is done somewhere else (heat at the microwave, cool at
                 # the fridge): its place is asked for alone, since next to the
                 # programs a small model copies their places, and the old verb's place
                 # is not offered (the 1.5B model cooled at the sink it cleaned at)
-                old_at = _split(old)[1]
                 kinds = {p[1:-1]: p for p in grammar.places if p != old_at} or {at[1:-1]: at}
                 q = f"Which of these places is used to {verb(action)} things: {', '.join(kinds)}?"
                 said = ask(q + "\nAnswer:", max_tokens=12, choices=list(kinds), system=_PLACE)
@@ -466,7 +470,7 @@ def adapt_program(
     program, errors = check_program(lines, grammar, task_key)
     if program is not None:
         program = _with_sources(program, sources)
-    where = {ln: grammar.source_of(_AT.sub(r"\g<action>", ln)) or "" for ln in lines}
+    where = {ln: grammar.source_of(_split(ln)[0]) or "" for ln in lines}
     return Adapted(
         task_key,
         program,
