@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Protocol, runtime_checkable
@@ -51,6 +53,23 @@ def _init_worker(threads: int) -> None:
     # Give each worker its share of the cores for BLAS / llama.cpp / ONNX threads.
     os.environ.setdefault("MEMP_LLM_THREADS", str(threads))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll: float = 0.5) -> None:
+    """End this worker when the runner that spawned it dies.
+
+    A runner killed by a signal does not shut its pool down; an orphaned worker would go
+    on writing the memory it was building while a resumed run builds the same file.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="memp-parent-watch", daemon=True).start()
 
 
 class InlineExecutor:

@@ -13,10 +13,11 @@ import random
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from memp.errors import InvalidInput
 from memp.experiment.config import AgentConfig, ConditionConfig, EnvConfig
 from memp.experiment.policies import make_policy
 from memp.llm.base import LLM, Completion, Message
@@ -263,6 +264,70 @@ def execute(task: Task, ctx: WorkerContext) -> TaskResult:
         return TaskResult(task.key, task, False, None, msg, time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Hold the one writer's lock on a memory file while a run builds or updates it.
+
+    Two runs building the same memory (a resumed run next to one not yet stopped) would
+    each add every procedure. The lock is the kernel's: it is released when its holder
+    dies, however it dies.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks
+        yield
+        return
+    with open(path + ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise InvalidInput(
+                f"memory {path} is being written by {holder}; stop that run (kill its "
+                "process group) before resuming this one"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"process {os.getpid()}")
+        lock.flush()
+        yield
+
+
+def _build(task: BuildTask, ctx: WorkerContext, llm: LLM | None, trajs: list[Trajectory]) -> int:
+    from memp.memory import Memory
+
+    mem = Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
+    try:
+        env = ctx.env(task.env, task.env.train_split)
+        if task.build == "skills":
+            from memp.skills.compile import build_skill_memory
+
+            n = len(build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill))
+        else:
+            # an interrupted build resumes: a trajectory whose procedure is stored
+            # (a procedure is added after its trajectory) is not built again
+            built = {p.source_trajectory_id for p in mem.list(status=None)}
+            done = {
+                i
+                for t in mem.list_trajectories()
+                if t.id in built
+                for i in (t.id, t.metadata.get("distilled_from"))
+            }
+            n = sum(t.id in done for t in trajs)
+            from memp.distill import distilled
+
+            for traj in trajs:
+                if traj.id in done:
+                    continue
+                if task.distill:
+                    traj = distilled(traj, env.semantics, env=env)
+                mem.add(traj, strategy=task.build)
+                n += 1
+    finally:
+        mem.close()
+    return n
+
+
 def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
     if isinstance(task, CollectTask):
         _seed_everything(task.seed)
@@ -290,40 +355,9 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
     if isinstance(task, BuildTask):
         needs_llm = task.build not in ("trajectory", "skills")
         llm = CountingLLM(ctx.llm(task.builder)) if needs_llm else None
-        from memp.memory import Memory
-
         trajs = [Trajectory.model_validate_json(b) for b in task.trajectories]
-        mem = Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
-        try:
-            env = ctx.env(task.env, task.env.train_split)
-            if task.build == "skills":
-                from memp.skills.compile import build_skill_memory
-
-                n = len(
-                    build_skill_memory(mem, trajs, env.semantics, env=env, distill=task.distill)
-                )
-            else:
-                # an interrupted build resumes: a trajectory whose procedure is stored
-                # (a procedure is added after its trajectory) is not built again
-                built = {p.source_trajectory_id for p in mem.list(status=None)}
-                done = {
-                    i
-                    for t in mem.list_trajectories()
-                    if t.id in built
-                    for i in (t.id, t.metadata.get("distilled_from"))
-                }
-                n = sum(t.id in done for t in trajs)
-                from memp.distill import distilled
-
-                for traj in trajs:
-                    if traj.id in done:
-                        continue
-                    if task.distill:
-                        traj = distilled(traj, env.semantics, env=env)
-                    mem.add(traj, strategy=task.build)
-                    n += 1
-        finally:
-            mem.close()
+        with writing(task.path):
+            n = _build(task, ctx, llm, trajs)
         tokens = {
             "prompt_tokens": llm.prompt_tokens if llm else 0,
             "completion_tokens": llm.completion_tokens if llm else 0,
@@ -370,9 +404,13 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         llm = CountingLLM(ctx.llm(task.llm))
         from memp.memory import Memory
 
-        mem = Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
         options = dict(task.options)
-        try:
+        with (
+            writing(task.path),
+            contextlib.closing(
+                Memory(task.path, llm=llm, embedder=ctx.embedder(task.embedder))
+            ) as mem,
+        ):
             trajs = [Trajectory.model_validate_json(blob) for blob in task.outcomes]
             if options.pop("executable", False):
                 # executable memory: each episode compiles (a win, replay-verified on
@@ -392,8 +430,6 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
             else:
                 outcomes = [Outcome(trajectory=t, used=retrieved_ids(t)) for t in trajs]
                 report = mem.update(outcomes, strategy=task.strategy, **options)
-        finally:
-            mem.close()
         if hasattr(report, "model_dump"):
             report = report.model_dump(mode="json")
         elif not isinstance(report, dict | list | str | int | float | type(None)):
