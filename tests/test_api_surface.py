@@ -38,6 +38,7 @@ METHODS = [
     "retrieve",
     "render",
     "skill",
+    "learn",
     "update",
     "report",
     "merge_duplicates",

@@ -40,7 +40,9 @@ from memp.types import Outcome, Procedure, ProcedureStatus, RetrievalHit, Trajec
 
 if TYPE_CHECKING:  # memp.update works against this module: no import cycle at run time
     from memp.envs.base import ActionSemantics, Env
+    from memp.llm.base import LLM
     from memp.skills.handle import Skill
+    from memp.skills.learn import LearnReport
     from memp.skills.runtime import ExecConfig
     from memp.update import UpdateReport
 
@@ -134,13 +136,32 @@ class MemoryAPI(Protocol):
         config: ExecConfig | None = None,
         handover_when_stuck: bool = False,
         track: bool = True,
+        adapt: bool = False,
+        admissible: Sequence[str] | None = None,
     ) -> Skill | None:
         """A runnable :class:`~memp.skills.handle.Skill` for ``task`` from the executable
         procedures of its template, or None when no stored template matches. The caller
         steps its own environment with ``next_action`` and ends with ``finish(success)``,
         which counts the outcome on the procedures. ``env`` gives the environment's name
         (and, in this process, its semantics); otherwise pass ``environment`` (and, to a
-        local memory, ``semantics``). ``track``: count the procedures as retrieved."""
+        local memory, ``semantics``). ``track``: count the procedures as retrieved.
+        ``adapt``: where no template matches, the memory's LLM writes the task's program
+        from the nearest stored ones, checked against the action grammar (``admissible``:
+        the episode's first admissible actions); ``skill.adapted`` records it."""
+        ...
+
+    def learn(
+        self,
+        trajectory: Trajectory,
+        *,
+        policy: str = "validation",
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
+        llm: LLM | None = None,
+        judge: LLM | None = None,
+        record_usage: bool = True,
+    ) -> LearnReport:
+        """Update executable memory from one played episode (:mod:`memp.skills.learn`)."""
         ...
 
     # -- update -----------------------------------------------------------------
@@ -265,6 +286,37 @@ class BaseMemory:
         from memp.retrieve import render
 
         return render(hits)
+
+    def learn(
+        self,
+        trajectory: Trajectory,
+        *,
+        policy: str = "validation",
+        env: Env | None = None,
+        semantics: ActionSemantics | None = None,
+        llm: LLM | None = None,
+        judge: LLM | None = None,
+        record_usage: bool = True,
+    ) -> LearnReport:
+        """Update executable memory from one played episode: a win compiles into (or
+        strengthens) a procedure, a followed procedure that lost is revised (policy
+        ``adjustment``, with ``llm``; the revision is its next version) or retired
+        (``erasure``). An episode with no known outcome is judged by ``judge``.
+        ``record_usage=False`` when :meth:`Skill.finish` already counted the outcome.
+        It runs in this process (replaying a win on ``env``) against this memory's
+        methods, so a service's memory learns the same way. See :mod:`memp.skills.learn`."""
+        from memp.skills.learn import learn
+
+        return learn(
+            self,
+            trajectory,
+            policy=policy,
+            semantics=semantics,
+            env=env,
+            llm=llm,
+            judge=judge,
+            record_usage=record_usage,
+        )
 
     def close(self) -> None:
         raise NotImplementedError

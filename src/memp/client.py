@@ -190,6 +190,8 @@ class Client(BaseMemory):
             "config": None if config is None else dataclasses.asdict(config),
             "handover_when_stuck": a["handover_when_stuck"],
             "track": a["track"],
+            "adapt": a["adapt"],
+            "admissible": None if a["admissible"] is None else list(a["admissible"]),
         }
         try:
             started = self._call("POST", "/v1/skills", json=body)
@@ -288,7 +290,10 @@ class RemoteSkill(Skill):
 
     def __init__(self, client: Client, started: dict[str, Any]) -> None:
         super().__init__(
-            task=started["task"], procedure_ids=started["procedure_ids"], notes=started["notes"]
+            task=started["task"],
+            procedure_ids=started["procedure_ids"],
+            notes=started["notes"],
+            adapted=(started.get("notes") or {}).get("adapted"),
         )
         self.session_id: str = started["session_id"]
         self.environment: str = started["environment"]

@@ -323,14 +323,22 @@ class Memory(BaseMemory):
         config: ExecConfig | None = None,
         handover_when_stuck: bool = False,
         track: bool = True,
+        adapt: bool = False,
+        admissible: Sequence[str] | None = None,
     ) -> Skill | None:
         """A runnable skill for ``task`` from the executable procedures of its template,
-        or None when no stored template matches the task.
+        or None when no stored template matches the task (and none could be adapted).
 
         ``env`` gives both ``environment`` (its name) and ``semantics``; otherwise pass
-        both. ``config``: the runtime's switches and budgets (no LLM in any case).
+        both. ``config``: the runtime's switches and budgets. ``adapt``: this memory's LLM
+        is asked, before the first step only, which template a differently worded task
+        means and, where none matches, to write the task's program from the nearest
+        stored ones (``skill.adapted`` then records the hand-over; ``admissible``, the
+        episode's first admissible actions, shows it the places). Stepping never calls
+        an LLM.
         ``track``: count the procedures as retrieved. The outcome is counted with
-        :meth:`memp.skills.handle.Skill.finish` (or :meth:`report` on its procedure ids).
+        :meth:`memp.skills.handle.Skill.finish` (or :meth:`report` on its procedure ids);
+        :meth:`learn` turns the played episode into memory.
         The skill returned is a :class:`memp.skills.handle.LocalSkill`, stepped in this process.
         """
         from memp.skills.handle import skill_for
@@ -344,9 +352,12 @@ class Memory(BaseMemory):
                 "skill() needs the environment: pass env=<a memp.envs environment>, or "
                 "environment=<its name> and semantics=<its ActionSemantics>"
             )
-        cfg = config or ExecConfig.no_llm()
-        found = skill_for(self, task, environment, semantics, cfg, handover_when_stuck)
-        if found is not None and track:
+        llm = self.llm_required("adapting a program (skill(adapt=True))") if adapt else None
+        cfg = config or (ExecConfig() if adapt else ExecConfig.no_llm())
+        found = skill_for(
+            self, task, environment, semantics, cfg, handover_when_stuck, llm, admissible
+        )
+        if found is not None and track and found.adapted is None:
             for pid in found.procedure_ids:
                 self.store.record_usage(pid, retrieved=1, namespace=self.namespace)
         return found

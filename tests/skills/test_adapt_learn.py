@@ -463,3 +463,89 @@ def test_an_episode_without_a_reward_is_learned_from_as_the_judge_reads_it(
     # often it agrees with the true reward is measured by bench/judge_agreement.py
     v = judge(local_llm, unknown)
     assert isinstance(v.success, bool) and v.prompt_tokens > 50 and v.completion_tokens == 1
+
+
+# -- 4. the public API: Memory and Client -------------------------------------------------
+
+
+def _copy(world, path: Path, llm) -> Memory:
+    memory = Memory(path, llm=llm, embedder=HashEmbedder())
+    for p in world["memory"].list():
+        memory.add_procedure(p)
+    return memory
+
+
+def _second_cool(world, key: str) -> int:
+    held = world["held"]
+    return next(j for j in world["cool"][1:] if align(_task(held, j), key))
+
+
+def test_memory_adapts_a_skill_takes_its_outcome_and_learns_from_it(world, tmp_path) -> None:
+    from memp.agents.skill import _admissible
+
+    held, i = world["held"], world["cool"][0]
+    memory = _copy(world, tmp_path / "m.db", _lines(COOL))
+    task = _task(held, i)
+    assert memory.skill(task, env=held) is None  # no template matches, no adaptation asked
+    _, info = held.reset(episode=i)
+    before = {p.id: p.usage for p in memory.list()}
+    skill = memory.skill(
+        task,
+        env=held,
+        adapt=True,
+        admissible=_admissible(info, held),
+        config=ExecConfig(**ONLY_ADAPT),
+    )
+    assert skill is not None and skill.adapted is not None
+    assert skill.adapted["valid"] and skill.adapted["lines"] == COOL
+    assert skill.procedure_ids == skill.adapted["from"]  # what it was adapted from
+    traj = skill.run(held, i)
+    assert traj.success and traj.metadata["adapted"] == skill.adapted
+    # the outcome is not counted on the sources: their programs did not run
+    assert {p.id: p.usage for p in memory.list()} == before
+    rep = memory.learn(traj, env=held)
+    assert len(rep.added) == 1
+    new = memory.get(rep.added[0])
+    assert new.task_key == "cool some {object} and put it in {target}"
+    assert new.metadata["adapted_from"] == skill.adapted["from"]
+    # the next cool episode of that wording runs the learned procedure, with no LLM
+    j = _second_cool(world, new.task_key)
+    again = memory.skill(_task(held, j), env=held)
+    assert again is not None and again.adapted is None and again.procedure_ids == [new.id]
+    assert again.run(held, j).success
+    assert memory.get(new.id).usage.succeeded == 1
+    memory.close()
+
+
+def test_client_adapts_with_the_services_llm_and_learns_through_the_service(world, tmp_path):
+    from memp.agents.skill import _admissible
+    from memp.client import Client, RemoteSkill
+    from memp.server.http import Service, create_app, running
+
+    held, i = world["held"], world["cool"][0]
+    db = tmp_path / "shared.db"
+    _copy(world, db, None).close()
+    svc = Service(db, embedder=HashEmbedder(), llm=_lines(COOL))
+    _, key = svc.keys.create("default")
+    try:
+        with running(create_app(db, service=svc)) as url, Client(url, api_key=key) as client:
+            _, info = held.reset(episode=i)
+            skill = client.skill(
+                _task(held, i),
+                env=held,
+                adapt=True,
+                admissible=_admissible(info, held),
+                config=ExecConfig(**ONLY_ADAPT),
+            )
+            assert isinstance(skill, RemoteSkill) and skill.adapted["lines"] == COOL
+            traj = skill.run(held, i)
+            assert traj.success and traj.metadata["adapted"]["valid"]
+            rep = client.learn(traj, env=held)
+            assert len(rep.added) == 1
+            new = client.get(rep.added[0])
+            j = _second_cool(world, new.task_key)
+            again = client.skill(_task(held, j), env=held)
+            assert again is not None and again.procedure_ids == [new.id]
+            assert again.run(held, j).success
+    finally:
+        svc.close()

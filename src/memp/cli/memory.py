@@ -53,12 +53,16 @@ def _print_panel(body: str, title: str) -> None:
 def memory_add(
     path: str = typer.Argument(..., help="Trajectory file: JSON (object or list) or JSONL."),
     strategy: str = typer.Option(
-        "proceduralization", "--strategy", "-s",
+        "proceduralization",
+        "--strategy",
+        "-s",
         help="trajectory | script | proceduralization | executable (needs --env).",
     ),
     env_name: str = typer.Option(
-        None, "--env", help="executable: the environment the trajectories were played in "
-        "(its action grammar; episodes are replay-verified)."
+        None,
+        "--env",
+        help="executable: the environment the trajectories were played in "
+        "(its action grammar; episodes are replay-verified).",
     ),
     split: str = typer.Option("train", "--split", help="executable: the env split played."),
     opts: list[str] = typer.Option(None, "--opt", help="executable: env option key=value."),

@@ -299,7 +299,9 @@ class ExperimentConfig(_Config):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what is measured (not how it is executed)."""
-        data = self.model_dump(mode="json", exclude={"executor", "workers", "address", "target", "published"})
+        data = self.model_dump(
+            mode="json", exclude={"executor", "workers", "address", "target", "published"}
+        )
         for env in data["env"]:
             if env.get("folds") is None:  # runs from before folds existed keep their fingerprint
                 env.pop("folds", None)

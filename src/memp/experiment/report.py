@@ -142,8 +142,11 @@ def _by_type(
                 rows.setdefault(str(kind), {}).setdefault(arm, []).append(r)
     return {
         kind: {
-            arm: {"n": len(rs), "successes": sum(r.success for r in rs),
-                  "mean_steps": mean_steps(rs, budget)}
+            arm: {
+                "n": len(rs),
+                "successes": sum(r.success for r in rs),
+                "mean_steps": mean_steps(rs, budget),
+            }
             for arm, rs in arms.items()
         }
         for kind, arms in sorted(rows.items())
@@ -292,9 +295,11 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                     f"{env}: by task type (wins/n, steps fail=budget)",
                     ["task type", *arms],
                     [
-                        [kind] + [
+                        [kind]
+                        + [
                             f"{c['successes']}/{c['n']} · {c['mean_steps']:.1f}"
-                            if (c := cells.get(a)) else "-"
+                            if (c := cells.get(a))
+                            else "-"
                             for a in arms
                         ]
                         for kind, cells in types.items()
@@ -420,7 +425,8 @@ def _target(
     for env in envs:
         comp = {c["condition"]: c for c in comparisons if c["env"] == env}
         judged = [
-            m for m in conditions
+            m
+            for m in conditions
             if m["env"] == env
             and (m.get("condition") or {}).get("memory", "none") != "none"
             and (not t.conditions or m["arm"] in t.conditions)
@@ -477,12 +483,16 @@ def _target_note(
     if t["relative"]:
         if best is not None:
             cut = best["steps_reduction"]
-            got = f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points" + (
-                f" and {100 * cut:.1f}% fewer steps (fail=budget)" if cut is not None else ""
+            got = (
+                f"; the best, {best['condition']!r}, reaches {best['success_points']:+.1f} points"
+                + (f" and {100 * cut:.1f}% fewer steps (fail=budget)" if cut is not None else "")
             )
     else:
-        top = max((mets[a] for a in t["judged"] if a in mets), default=None,
-                  key=lambda m: (m["success_rate"], -m["mean_steps"]))
+        top = max(
+            (mets[a] for a in t["judged"] if a in mets),
+            default=None,
+            key=lambda m: (m["success_rate"], -m["mean_steps"]),
+        )
         if top is not None:
             got = (
                 f"; the best, {top['arm']!r}, reaches {100 * top['success_rate']:.1f}% in "

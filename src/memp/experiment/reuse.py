@@ -34,15 +34,25 @@ IDENTITY_VERSION = 1
 # no memory, so no retrieval): dropped so that `condition_defaults` such as k = 2 in
 # one study do not keep its baseline from matching another study's.
 _MEMORY_ONLY = (
-    "retrieve", "k", "min_score", "budget_tokens", "use_llm", "skill", "update_options",
-    "start", "source", "builder",
+    "retrieve",
+    "k",
+    "min_score",
+    "budget_tokens",
+    "use_llm",
+    "skill",
+    "update_options",
+    "start",
+    "source",
+    "builder",
 )
 
 
 def _digest(kind: str, data: dict[str, Any]) -> str:
     blob = json.dumps(
         {"kind": kind, "v": IDENTITY_VERSION, **data},
-        sort_keys=True, separators=(",", ":"), default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -61,27 +71,33 @@ def _agent(cfg: ExperimentConfig, env: EnvConfig) -> dict[str, Any]:
 
 def collect_identity(cfg: ExperimentConfig, env: EnvConfig, source: str, episode: int) -> str:
     """One training episode played by a memory source."""
-    return _digest("collect", {
-        **_train_side(env),
-        "source": source,
-        "agent": _agent(cfg, env),
-        "seed": env.episode_seed(cfg.seed, "train", episode),
-        "episode": episode,
-    })
+    return _digest(
+        "collect",
+        {
+            **_train_side(env),
+            "source": source,
+            "agent": _agent(cfg, env),
+            "seed": env.episode_seed(cfg.seed, "train", episode),
+            "episode": episode,
+        },
+    )
 
 
 def memory_identity(
     cfg: ExperimentConfig, env: EnvConfig, source: str, build: str, builder: str
 ) -> str:
     """One built memory: its training episodes and how they were turned into procedures."""
-    return _digest("memory", {
-        **_train_side(env),
-        "collect": [collect_identity(cfg, env, source, e) for e in env.train_indices()],
-        "build": build,
-        "builder": builder,
-        "embedder": cfg.embedder,
-        "distill": cfg.distill,
-    })
+    return _digest(
+        "memory",
+        {
+            **_train_side(env),
+            "collect": [collect_identity(cfg, env, source, e) for e in env.train_indices()],
+            "build": build,
+            "builder": builder,
+            "embedder": cfg.embedder,
+            "distill": cfg.distill,
+        },
+    )
 
 
 def arm_memory_identity(cfg: ExperimentConfig, env: EnvConfig, arm: Arm) -> str | None:
@@ -101,9 +117,7 @@ def _condition(arm: Arm) -> dict[str, Any]:
     return data
 
 
-def eval_identity(
-    cfg: ExperimentConfig, env: EnvConfig, arm: Arm, episode: int, group: int
-) -> str:
+def eval_identity(cfg: ExperimentConfig, env: EnvConfig, arm: Arm, episode: int, group: int) -> str:
     """One held-out episode played under one arm."""
     c = arm.condition
     data: dict[str, Any] = {
@@ -168,6 +182,7 @@ def describe_reused(reused: dict[str, dict[str, int]]) -> str | None:
 
 
 # -- source runs -----------------------------------------------------------------
+
 
 def run_dir(path: str | Path) -> Path:
     p = Path(path)

@@ -130,6 +130,12 @@ class SkillStartRequest(_Body):
         "can take over) instead of skipping it.",
     )
     track: bool = Field(True, description="Count the procedures as retrieved.")
+    adapt: bool = Field(
+        False,
+        description="Where no stored template matches, the server's LLM writes the task's "
+        "program from the nearest stored ones (checked against the action grammar; send "
+        "the first admissible actions too).",
+    )
     observation: str | None = Field(
         None,
         max_length=MAX_OBSERVATION,

@@ -373,9 +373,11 @@ class Service:
         track: bool = True,
         observation: str | None = None,
         admissible: Sequence[str] | None = None,
+        adapt: bool = False,
     ) -> dict[str, Any]:
         """A skill for ``task`` in ``environment`` (its registered name) as a new session:
-        its id, program, binding and, given the first ``observation``, the first action."""
+        its id, program, binding and, given the first ``observation``, the first action.
+        ``adapt``: the service's LLM writes a program where no template matches."""
         from memp.skills.semantics_registry import semantics_for
 
         semantics = semantics_for(environment)
@@ -388,6 +390,8 @@ class Service:
             config=cfg,
             handover_when_stuck=handover_when_stuck,
             track=track,
+            adapt=adapt,
+            admissible=admissible,
         )
         if skill is None:
             raise no_skill(task, environment, namespace)

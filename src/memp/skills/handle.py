@@ -7,8 +7,10 @@ cannot go on (the loop may hand the episode to an LLM). :meth:`Skill.finish` cou
 the outcome on the procedures it came from; :meth:`Skill.run` plays a whole episode.
 :class:`Skill` is that surface; :class:`LocalSkill` steps the program in this process
 and :class:`memp.client.RemoteSkill` has the memory service step it.
-No LLM is called here: what the actions mean comes from the environment adapter's
-:class:`~memp.envs.base.ActionSemantics`.
+Stepping calls no LLM: what the actions mean comes from the environment adapter's
+:class:`~memp.envs.base.ActionSemantics`. Given an LLM, :meth:`memp.Memory.skill` may use
+it once, before the first step, to pick or bind a template or, where none matches, to
+write the task's program from the nearest stored ones (:mod:`memp.skills.adapt`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from memp.types import Program, Step, Trajectory
 
 if TYPE_CHECKING:
     from memp.envs.base import ActionSemantics, Env
+    from memp.llm.base import LLM
     from memp.memory import Memory
     from memp.skills.runtime import ExecConfig
 
@@ -62,11 +65,22 @@ class Skill:
     stopped: str | None  # why next_action returned None
     outcome: bool | None  # set by finish()
     last_info: dict[str, Any]  # what the last observation told the skill
+    # an adapted program (no template matched): the record of the hand-over; the
+    # outcome is not counted on its sources, whose programs did not run
+    adapted: dict[str, Any] | None
 
-    def __init__(self, *, task: str, procedure_ids: Sequence[str], notes: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        task: str,
+        procedure_ids: Sequence[str],
+        notes: Any = None,
+        adapted: dict[str, Any] | None = None,
+    ) -> None:
         if not procedure_ids:
             raise InvalidInput("a skill needs the id of at least one procedure it came from")
         self.task = task
+        self.adapted = adapted
         self.procedure_ids = list(procedure_ids)
         self.notes = dict(notes or {})
         self.steps_taken = 0
@@ -142,8 +156,9 @@ class LocalSkill(Skill):
         notes: dict[str, Any] | None = None,
         report: Report | None = None,
         handover_when_stuck: bool = False,
+        adapted: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(task=task, procedure_ids=procedure_ids, notes=notes)
+        super().__init__(task=task, procedure_ids=procedure_ids, notes=notes, adapted=adapted)
         self.handover_when_stuck = handover_when_stuck
         self._run = run
         self._report = report
@@ -200,7 +215,7 @@ class LocalSkill(Skill):
                 return self._stop(f"skill stuck: {reason}")
 
     def _count(self, success: bool) -> None:
-        if self._report is not None:
+        if self._report is not None and self.adapted is None:
             self._report(self.procedure_ids, success)
 
 
@@ -229,6 +244,8 @@ def play(skill: Skill, env: Env, episode: int, *, report: bool = True) -> Trajec
         binding=skill.binding,
         program_steps=len(skill.program.steps),
     )
+    if skill.adapted is not None:  # learn() compiles a win with its provenance
+        traj.metadata["adapted"] = skill.adapted
     won = bool(info.get("won"))
     while not won:
         action = skill.next_action(obs, _admissible(info, env))
@@ -257,14 +274,22 @@ def skill_for(
     semantics: ActionSemantics,
     config: ExecConfig,
     handover_when_stuck: bool = False,
+    llm: LLM | None = None,
+    admissible: Sequence[str] | None = None,
 ) -> Skill | None:
     """:meth:`memp.Memory.skill`: the skill agent's choice of program and binding for
-    ``task`` (no LLM is given, so none is asked), ready to step; None when no stored
-    template matches the task."""
+    ``task``, ready to step; None when no stored template matches the task and no
+    program could be adapted (adaptation needs ``llm`` and ``config.adapt``)."""
     from memp.agents.skill import SkillAgent
 
-    agent = SkillAgent(memory, None, config=config)
+    agent = SkillAgent(memory, llm, config=config)
     program, binding, ids, notes = agent.select(task, environment, semantics)
+    adapted = None
+    if (program is None or binding is None or not ids) and llm is not None and config.adapt:
+        out, binding = agent.adapt(task, environment, semantics, list(admissible or []))
+        if out is not None and out.program is not None and binding is not None:
+            program, ids, adapted = out.program, list(out.sources), out.record()
+            notes = {**notes, "key": out.key, "adapted": adapted}
     if program is None or binding is None or not ids:
         return None
     _, priors = agent._procedures(environment)  # the priors select() gathered
@@ -279,4 +304,5 @@ def skill_for(
         notes=notes,
         report=lambda pids, ok: memory.report(pids, success=ok),
         handover_when_stuck=handover_when_stuck,
+        adapted=adapted,
     )

@@ -262,7 +262,10 @@ class AlfworldEnv(Env):
             return None
         try:
             obs, info = train.reset(episode=0)
-            lines = [f"Task: {info['task']}.", f"Observation: {obs.split('Your task is to:')[0].strip()}"]
+            lines = [
+                f"Task: {info['task']}.",
+                f"Observation: {obs.split('Your task is to:')[0].strip()}",
+            ]
             for a in train.expert_actions() or []:
                 o, _, done, _, _ = train.step(a)
                 lines += [f"Action: {a}", f"Observation: {o}"]

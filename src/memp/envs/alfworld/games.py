@@ -114,7 +114,9 @@ def _unpack(archive: Path) -> Path:
             if not dest.is_dir():
                 raise
     except (OSError, tarfile.TarError) as exc:
-        raise InvalidInput(f"cannot unpack {archive}: {exc}; is it an ALFWorld game archive?") from exc
+        raise InvalidInput(
+            f"cannot unpack {archive}: {exc}; is it an ALFWorld game archive?"
+        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
