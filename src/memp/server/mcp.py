@@ -169,11 +169,14 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
         admissible: Annotated[list[str] | None, Field(max_length=MAX_ADMISSIBLE)] = None,
         max_steps: Annotated[int | None, Field(ge=1, le=1000)] = None,
         handover_when_stuck: bool = False,
+        adapt: bool = False,
     ) -> dict[str, Any]:
         """Get a skill (a compiled program from past episodes of tasks like this one) for
         a task in your environment (its name: alfworld, textworld, ...). Returns a
         session_id, the program and its binding, and, if you pass the episode's first
-        observation, the first action. Then call skill_step with each observation."""
+        observation, the first action. Then call skill_step with each observation.
+        adapt: where no stored program fits the task, the server's LLM writes one from
+        the nearest (pass the first observation's admissible actions too)."""
         with answer():
             config = None if max_steps is None else {"max_steps": max_steps}
             return service.skill_start(
@@ -184,6 +187,7 @@ def build_mcp(service: Service, *, namespace: str | None = "default") -> Any:
                 handover_when_stuck=handover_when_stuck,
                 observation=observation,
                 admissible=admissible,
+                adapt=adapt,
             )
 
     @server.tool()
