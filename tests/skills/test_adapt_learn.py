@@ -549,3 +549,36 @@ def test_client_adapts_with_the_services_llm_and_learns_through_the_service(worl
             assert again.run(held, j).success
     finally:
         svc.close()
+
+
+def test_a_new_verbs_place_is_asked_among_the_places_of_this_episode(world) -> None:
+    # memory's programs come from rooms with other furniture (a coffee table, a sofa);
+    # the place question offers what this episode's room has (the 1.5B model picked the
+    # coffee table for cooling when every place memory knew was offered)
+    from memp.agents.skill import _admissible
+
+    memory, held = world["memory"], world["held"]
+    i = world["cool"][0]
+    _, info = held.reset(episode=i)
+    admissible = _admissible(info, held)
+    procs = [p for p in memory.list() if p.program is not None]
+    elsewhere = procs[0].model_copy(deep=True)
+    elsewhere.program.priors.visits.update({"coffeetable": 1, "sofa": 1})
+    sources = [p for p in procs if p.task_key.startswith("heat some")]
+    task_key = "cool some {object} and put it in {target}"
+    grammar = action_grammar(
+        held.semantics,
+        [*procs, elsewhere],
+        admissible=admissible,
+        task_key=task_key,
+        sources=sources,
+    )
+    assert {"<coffeetable>", "<sofa>"} <= set(grammar.places)
+    assert "<fridge>" in grammar.here and "<coffeetable>" not in grammar.here
+    llm = _lines(COOL)
+    out = adapt_program(llm, task_key, sources[:1], grammar)
+    assert out.program is not None, out.reason
+    asked = [c[-1]["content"] for c in llm.calls]
+    (question,) = [q for q in asked if "Which of these places" in q]
+    assert "fridge" in question and "coffeetable" not in question and "sofa" not in question
+    assert "microwave" not in question  # the old verb's place

@@ -64,12 +64,14 @@ class Grammar:
 
     ``shapes``: ``heat _ with _`` -> "environment" | "memory" | "episode" | "task verb";
     ``lines``: ready lines (with their places) offered to a constrained model;
-    ``places``: place kinds a new step may be done at (``<fridge>``, ...).
+    ``places``: place kinds a new step may be done at (``<fridge>``, ...);
+    ``here``: those the episode's admissible actions show (this room has them).
     """
 
     shapes: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
+    here: list[str] = field(default_factory=list)
 
     def source_of(self, action: str) -> str | None:
         return self.shapes.get(shape(action))
@@ -116,6 +118,7 @@ def action_grammar(
         if not semantics.is_navigation(p) and not semantics.is_noop(p):
             g.shapes.setdefault(shape(p), "environment")
     places: dict[str, None] = {}
+    here: dict[str, None] = {}
     for proc in procedures:
         prog = proc.program
         if prog is None:
@@ -135,7 +138,7 @@ def action_grammar(
         if semantics.is_navigation(a):
             loc = semantics.location(a)
             if loc:
-                places[f"<{normalize(semantics.entity_type(loc))}>"] = None
+                here[f"<{normalize(semantics.entity_type(loc))}>"] = None
             continue
         if semantics.is_noop(a):
             continue
@@ -154,7 +157,8 @@ def action_grammar(
     for proc in procedures:
         for line in _program_lines(proc.program) if proc.program else []:
             lines[line] = None
-    g.places = sorted(places)
+    g.places = sorted(places | here)
+    g.here = sorted(here)
     for w in new_verbs:
         for proc in sources:
             for st in proc.program.steps if proc.program else []:
@@ -448,8 +452,11 @@ def adapt_program(
                 # another verb is done somewhere else (heat at the microwave, cool at
                 # the fridge): its place is asked for alone, since next to the
                 # programs a small model copies their places, and the old verb's place
-                # is not offered (the 1.5B model cooled at the sink it cleaned at)
-                kinds = {p[1:-1]: p for p in grammar.places if p != old_at} or {at[1:-1]: at}
+                # is not offered (the 1.5B model cooled at the sink it cleaned at); the
+                # places of this episode where it shows them (memory's places of other
+                # rooms drew the 1.5B model to a coffee table for cooling)
+                offered = grammar.here or grammar.places
+                kinds = {p[1:-1]: p for p in offered if p != old_at} or {at[1:-1]: at}
                 q = f"Which of these places is used to {verb(action)} things: {', '.join(kinds)}?"
                 said = ask(q + "\nAnswer:", max_tokens=12, choices=list(kinds), system=_PLACE)
                 at = kinds.get(said.strip(), "*")
