@@ -95,6 +95,37 @@ def test_mechanisms_switch_off(alf) -> None:
     assert ids and "key_match" not in notes
 
 
+def test_retrieval_policy_chooses_the_procedures_when_templates_do_not(alf) -> None:
+    # the retrieval-policy study in executable mode: with template retrieval off the
+    # condition's strategy picks the program; at random it is often another task type
+    cfg = ExecConfig.no_llm(template_retrieval=False)
+    held, sem = alf["held"], alf["held"].semantics
+    tasks = [_task(held, i) for i in alf["covered"]]
+
+    def keys(strategy: str) -> list[str]:
+        agent = SkillAgent(
+            alf["memory"], None, config=cfg, retrieve_options={"strategy": strategy, "k": 1}
+        )
+        out = []
+        for t in tasks:
+            _, _, ids, _ = agent.select(t, "alfworld", sem)
+            out.append(alf["memory"].get(ids[0]).task_key)
+        return out
+
+    query = keys("query")
+    assert sum(align(t, k) is not None for t, k in zip(tasks, query, strict=True)) >= len(tasks) - 1
+    at_random = []
+    for seed in range(4):  # random draws: over a few, some key is not the task's
+        seeded = Memory(alf["memory"].store, embedder=HashEmbedder(), seed=seed)
+        agent = SkillAgent(
+            seeded, None, config=cfg, retrieve_options={"strategy": "random", "k": 1}
+        )
+        for t in tasks:
+            _, _, ids, _ = agent.select(t, "alfworld", sem)
+            at_random.append(align(t, seeded.get(ids[0]).task_key) is not None)
+    assert not all(at_random)
+
+
 def test_llm_takes_over_a_stalled_step_and_the_handover_is_recorded(alf, local_llm) -> None:
     i = alf["covered"][0]
     cfg = ExecConfig(stall_after=1, recovery_steps=1, max_steps=6, llm_tiebreak=False)

@@ -56,7 +56,9 @@ class SkillAgent:
     ``SkillAgent(memory, llm=None, config=ExecConfig(), fallback=None).run(env, episode)``
     returns a :class:`Trajectory` like every other policy. ``fallback`` is the policy
     for tasks with no procedure of their template (a ``ReActAgent`` with prompt memory
-    by default when an LLM is given).
+    by default when an LLM is given). ``retrieve_options`` (``Memory.retrieve``'s
+    strategy, k, ...) choose the procedures when ``config.template_retrieval`` is off,
+    so the retrieval policies compare in executable mode too.
     """
 
     def __init__(
@@ -67,10 +69,12 @@ class SkillAgent:
         config: ExecConfig | None = None,
         fallback: Any | None = None,
         embedder: Embedder | None = None,
+        retrieve_options: dict[str, Any] | None = None,
     ) -> None:
         self.memory = memory
         self.llm = llm
         self.config = config or ExecConfig()
+        self.retrieve_options = dict(retrieve_options or {})
         self.fallback = fallback
         self.embedder = embedder if embedder is not None else getattr(memory, "embedder", None)
         self._cache: dict[str, tuple[tuple[str, ...], list[Procedure], Priors]] = {}
@@ -130,7 +134,8 @@ class SkillAgent:
             chosen = [p for p in procs if p.task_key == key]
             chosen.sort(key=lambda p: (-(p.usage.success_rate or 0.0), -p.created_at.timestamp()))
         else:
-            hits = self.memory.retrieve(task, k=max(cfg.compile_k, 1), environment=environment)
+            opts = {"k": max(cfg.compile_k, 1), **self.retrieve_options}
+            hits = self.memory.retrieve(task, environment=environment, **opts)
             if not hits:
                 return None, None, [], {"reason": "nothing retrieved"}
             key = hits[0].procedure.task_key or normalize(hits[0].procedure.task)

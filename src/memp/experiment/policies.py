@@ -73,5 +73,11 @@ def make_policy(
                                fallback=fallback) if env is not None else None  # fmt: skip
         if own is not None:
             return own
-        return SkillAgent(memory, llm=llm if use_llm else None, config=cfg, fallback=fallback)
+        return SkillAgent(
+            memory,
+            llm=llm if use_llm else None,
+            config=cfg,
+            fallback=fallback,
+            retrieve_options=retrieve_options(condition) if condition else None,
+        )
     raise InvalidInput(f"unknown policy mode {mode!r}; valid: expert, prompt, executable")
