@@ -194,3 +194,32 @@ def test_won_training_episodes_are_distilled_where_they_are_played(tmp_path: Pat
     finally:
         mem.close()
     assert kept == sorted(tuple(distilled(r, env.semantics).actions) for r in raws)
+
+
+def test_an_arm_plays_only_the_env_blocks_it_names(tmp_path: Path) -> None:
+    # costly arms on a subset block, cheap ones on every game: one study, one report
+    twx = {"name": "twx", "train_split": "train", "eval_split": "test", "train_episodes": 4,
+           "options": {"game": "twc", "n": 12}}
+    envs = [{**twx, "label": "subset", "eval_episodes": 2}, {**twx, "label": "all", "eval_episodes": 4}]
+    cfg = config(
+        env=envs,
+        conditions=[
+            {"name": "no-memory", "envs": ["subset"]},
+            {"name": "skills-no-llm", "memory": "trajectory", "mode": "executable",
+             "use_llm": False},
+        ],
+    )
+    s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    with RunDB(tmp_path / "run" / "run.db") as db:
+        played = {(r.env, r.arm) for r in db.episodes(phase="eval")}
+        counts = {k: sum((r.env, r.arm) == k for r in db.episodes(phase="eval")) for k in played}
+    assert counts == {("subset", "no-memory"): 2, ("subset", "skills-no-llm"): 2,
+                      ("all", "skills-no-llm"): 4}
+    assert s["totals"]["planned_eval_episodes"] == 8 == s["totals"]["eval_episodes"]
+    with pytest.raises(ValueError, match="envs 'nowhere' name no \\[\\[env\\]\\] block; valid labels: 'subset', 'all'"):
+        config(env=envs, conditions=[{"name": "no-memory", "envs": ["nowhere"]}])
+    # every block named is every block: the same measurement, the same fingerprint
+    a = config(env=envs, conditions=[{"name": "no-memory", "envs": []}])
+    b = config(env=envs, conditions=[{"name": "no-memory", "envs": ["subset"]}])
+    assert a.fingerprint() == config(env=envs, conditions=[{"name": "no-memory"}]).fingerprint()
+    assert a.fingerprint() != b.fingerprint()

@@ -148,6 +148,9 @@ class ConditionConfig(_Config):
     update_options: dict[str, Any] = Field(default_factory=dict)
     # Memory starts from the training split ("train") or empty ("empty", grows by updates).
     start: Literal["train", "empty"] = "train"
+    # The [[env]] blocks (labels) this arm plays; empty: every block. A study can run its
+    # costly prompt arms on a stratified subset and its executable arms on every game.
+    envs: list[str] = Field(default_factory=list)
     # Whose trajectories memory is built from: "expert" or an LLM spec (transfer).
     source: str = "expert"
     # Which LLM writes scripts; defaults to the source model (or the evaluated model
@@ -162,6 +165,9 @@ class ConditionConfig(_Config):
         if not v or any(c in v for c in "/\\\n"):
             raise ValueError("condition names must be non-empty and contain no slashes")
         return v
+
+    def plays_in(self, env_key: str) -> bool:
+        return not self.envs or env_key in self.envs
 
     @model_validator(mode="after")
     def _consistent(self) -> ConditionConfig:
@@ -288,6 +294,14 @@ class ExperimentConfig(_Config):
                 raise ValueError(f"duplicate {kind} names: {', '.join(sorted(dup))}")
         if not self.models:
             raise ValueError("models must name at least one LLM spec")
+        keys = [e.key for e in self.env]
+        for c in self.conditions:
+            unknown = [x for x in c.envs if x not in keys]
+            if unknown:
+                raise ValueError(
+                    f"condition {c.name!r}: envs {', '.join(map(repr, unknown))} name no "
+                    f"[[env]] block; valid labels: {', '.join(map(repr, keys))}"
+                )
         folded = [e.key for e in self.env if e.folds]
         updating = [c.name for c in self.conditions if c.update != "none" or c.start != "train"]
         if folded and updating:
@@ -305,6 +319,9 @@ class ExperimentConfig(_Config):
         for env in data["env"]:
             if env.get("folds") is None:  # runs from before folds existed keep their fingerprint
                 env.pop("folds", None)
+        for cond in data["conditions"]:
+            if not cond.get("envs"):  # and those from before per-arm env blocks
+                cond.pop("envs", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -119,7 +119,14 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "totals": {
             "eval_episodes": len(rows),
             "planned_eval_episodes": (
-                sum(len(e.eval_indices()) for e in config.env) * len(arms) if config else None
+                sum(
+                    len(e.eval_indices())
+                    for e in config.env
+                    for a in config.arms()
+                    if a.condition.plays_in(e.key)
+                )
+                if config
+                else None
             ),
             "collect_episodes": sum(r.phase == "collect" for r in all_rows),
             "episode_wall_s": round(sum(r.wall_s for r in all_rows), 2),

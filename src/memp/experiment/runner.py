@@ -284,7 +284,7 @@ class Runner:
         for env in self.config.env:
             for arm in self.arms:
                 c = arm.condition
-                if c.memory != "none" and c.start == "train":
+                if c.memory != "none" and c.start == "train" and c.plays_in(env.key):
                     need[env.key].add(c.source)
         return need
 
@@ -407,7 +407,7 @@ class Runner:
         for env in self.config.env:
             for arm in self.arms:
                 c = arm.condition
-                if c.memory == "none" or c.start != "train":
+                if c.memory == "none" or c.start != "train" or not c.plays_in(env.key):
                     continue
                 path = self.memory_path(env, arm)
                 if path in seen:
@@ -495,7 +495,7 @@ class Runner:
             for arm in self.arms:
                 c = arm.condition
                 base = self.memory_path(env, arm)
-                if c.memory == "none" or base in self._no_memory:
+                if c.memory == "none" or base in self._no_memory or not c.plays_in(env.key):
                     continue
                 trajs = db.trajectories(phase="collect", env=env.key, arm=c.source)
                 for f in range(env.folds):
@@ -550,7 +550,9 @@ class Runner:
         groups_by_env = {env.key: split_groups(env.eval_indices(), cfg.groups) for env in cfg.env}
         bars: dict[str, TaskID] = {}
         for arm in self.arms:
-            total = sum(len(env.eval_indices()) for env in cfg.env)
+            total = sum(
+                len(env.eval_indices()) for env in cfg.env if arm.condition.plays_in(env.key)
+            )
             finished = [r for r in db.episodes(phase="eval", arm=arm.label)]
             wins = sum(r.success for r in finished)
             bars[f"eval/{arm.label}"] = prog.add_task(
@@ -562,13 +564,17 @@ class Runner:
         wins_by_arm: dict[str, int] = defaultdict(int)
         for r in db.episodes(phase="eval"):
             wins_by_arm[r.arm] += int(r.success)
-        blocked: set[tuple[str, str]] = {  # (env, arm) not to run: update chain broken, no memory
+        # (env, arm) not to run: not one of the arm's blocks, update chain broken, no memory
+        blocked: set[tuple[str, str]] = {
             (env.key, arm.label)
             for env in cfg.env
             for arm in self.arms
-            if arm.condition.memory != "none"
-            and arm.condition.start == "train"
-            and self.memory_path(env, arm) in self._no_memory
+            if not arm.condition.plays_in(env.key)
+            or (
+                arm.condition.memory != "none"
+                and arm.condition.start == "train"
+                and self.memory_path(env, arm) in self._no_memory
+            )
         }
 
         finished = self._finished_by_identity(db, "eval")
