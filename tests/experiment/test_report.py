@@ -249,3 +249,38 @@ def test_absolute_target_by_task_type_and_published_numbers(tmp_path: Path) -> N
     s = _written(tmp_path / "b", loose, played)
     assert s["target"]["twx"]["met_by"] == ["skills"]
     assert "<= 15 steps (fail=budget) for 'skills' MET by 'skills'" in render_markdown(s)
+
+
+def test_target_against_a_named_baseline_within_points_and_not_yet_played(tmp_path: Path) -> None:
+    conds = [
+        {"name": "no-memory"},
+        {"name": "random", "memory": "trajectory", "retrieve": "random"},
+        {"name": "query", "memory": "trajectory"},
+        {"name": "hybrid", "memory": "trajectory", "retrieve": "hybrid"},
+    ]
+    played = {
+        "no-memory": [(False, 30, "heat")] * 4,
+        "random": [(True, 10, "heat")] + [(False, 30, "heat")] * 3,  # 25%
+        "query": [(True, 10, "heat")] * 3 + [(False, 30, "heat")],  # 75%
+    }
+    # retrieval by similarity against retrieval at random: +30 points
+    cfg = config(groups=1, conditions=conds, target={
+        "baseline": "random", "success_points": 30, "conditions": ["query", "hybrid"]})  # fmt: skip
+    s = _written(tmp_path / "a", cfg, played)
+    t = s["target"]["twx"]
+    assert (t["met_by"], t["judged"], t["planned"]) == (["query"], ["query"], ["query", "hybrid"])
+    assert "target +30 points of success and 0% fewer steps against 'random' for 'query', " \
+        "'hybrid' MET by 'query'" in render_markdown(s)
+    # within 5 points of the baseline, either side: query is 50 points above random
+    near = cfg.model_copy(update={"target": cfg.target.model_copy(
+        update={"success_points": 0.0, "within_points": 5.0})})  # fmt: skip
+    s = _written(tmp_path / "b", near, played)
+    assert s["target"]["twx"]["met"] is False
+    assert "success within 5 points of 'random' for 'query', 'hybrid' MISSED; the best, " \
+        "'query', reaches 75.0% in 15.0 steps ('random': 25.0%)" in render_markdown(s)
+    # a judged condition with no episode yet is waited for, not said to lack a baseline
+    s = _written(tmp_path / "c", cfg, {"no-memory": played["no-memory"]})
+    assert "not judged yet: no episode of 'query', 'hybrid' has finished" in render_markdown(s)
+    # the target's conditions must exist
+    with pytest.raises(ValueError, match="names condition 'nowhere', which is not one of"):
+        config(groups=1, conditions=conds, target={"baseline": "nowhere", "success_points": 1})

@@ -219,10 +219,16 @@ class TargetConfig(_Config):
     mean_steps: float | None = Field(None, gt=0)  # at most this many steps (fail = budget)
     # Which conditions are judged (default: every condition with memory).
     conditions: list[str] = Field(default_factory=list)
+    # The condition relative goals are measured against (default: the one without
+    # memory), e.g. retrieval by similarity against retrieval at random.
+    baseline: str | None = None
+    # Success within this many points of the baseline, either side (transfer: a weaker
+    # model with the same memory as a stronger one).
+    within_points: float | None = Field(None, ge=0, le=100)
 
     @property
     def relative(self) -> bool:
-        return bool(self.success_points or self.steps_cut)
+        return bool(self.success_points or self.steps_cut or self.within_points is not None)
 
 
 class PublishedResult(_Config):
@@ -294,6 +300,14 @@ class ExperimentConfig(_Config):
                 raise ValueError(f"duplicate {kind} names: {', '.join(sorted(dup))}")
         if not self.models:
             raise ValueError("models must name at least one LLM spec")
+        names = [c.name for c in self.conditions]
+        t = self.target
+        for who in ([t.baseline] if t and t.baseline else []) + (t.conditions if t else []):
+            if who not in names:
+                raise ValueError(
+                    f"[target] names condition {who!r}, which is not one of the conditions: "
+                    f"{', '.join(map(repr, names))}"
+                )
         keys = [e.key for e in self.env]
         for c in self.conditions:
             unknown = [x for x in c.envs if x not in keys]

@@ -40,6 +40,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
 
     conditions: list[dict[str, Any]] = []
     comparisons: list[dict[str, Any]] = []
+    against: dict[str, dict[str, dict[str, Any]]] = {}  # env -> arm -> vs the target's baseline
     curves: dict[str, dict[str, Any]] = {}
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
     by_type: dict[str, dict[str, dict[str, Any]]] = {}
@@ -66,6 +67,15 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 b = condition_metrics(env, base, by_arm[base], budgets.get(env))
                 o = condition_metrics(env, a, by_arm[a], budgets.get(env))
                 comparisons.append({"env": env, **compare(b, o)})
+        # the target's own baseline, where it names one
+        chosen = config.target.baseline if config and config.target else None
+        if chosen in mets:
+            b = condition_metrics(env, chosen, by_arm[chosen], budgets.get(env))
+            against[env] = {
+                a: compare(b, condition_metrics(env, a, by_arm[a], budgets.get(env)))
+                for a in mets
+                if a != chosen
+            }
         # each episode's metadata read once: both breakdowns below come from it
         meta = {r.id: db.trajectory(r.id).metadata for rs in by_arm.values() for r in rs}
         if types := _by_type(meta, by_arm, budgets.get(env)):
@@ -107,7 +117,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "conditions": conditions,
         "comparisons": comparisons,
         "best": _best(comparisons),
-        "target": _target(conditions, comparisons, config, envs),
+        "target": _target(conditions, comparisons, config, envs, against),
         "by_type": by_type,
         "env_metrics": env_metrics,
         "published": [p.model_dump(mode="json") for p in config.published] if config else [],
@@ -423,6 +433,7 @@ def _target(
     comparisons: list[dict[str, Any]],
     config: ExperimentConfig | None,
     envs: list[str],
+    against: dict[str, dict[str, dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
     """Per environment, whether some judged condition reaches the experiment's [target]."""
     if config is None or config.target is None:
@@ -430,34 +441,48 @@ def _target(
     t = config.target
     out: dict[str, dict[str, Any]] = {}
     for env in envs:
-        comp = {c["condition"]: c for c in comparisons if c["env"] == env}
-        judged = [
-            m
-            for m in conditions
-            if m["env"] == env
-            and (m.get("condition") or {}).get("memory", "none") != "none"
-            and (not t.conditions or m["arm"] in t.conditions)
+        # the conditions judged here by the config, played or not
+        planned = [
+            a.label
+            for a in config.arms()
+            if a.condition.plays_in(env)
+            and a.condition.memory != "none"
+            and (not t.conditions or a.condition.name in t.conditions)
+            and a.condition.name != t.baseline
         ]
+        if not planned:
+            continue  # no judged condition plays in this block
+        if t.baseline:
+            comp = against.get(env, {})
+        else:
+            comp = {c["condition"]: c for c in comparisons if c["env"] == env}
+        judged = [m for m in conditions if m["env"] == env and m["arm"] in planned]
         met = [m["arm"] for m in judged if _meets(t, m, comp.get(m["arm"]))]
         out[env] = {
             **t.model_dump(mode="json"),
             "relative": t.relative,
-            # False: a relative goal and no memory-free baseline to judge against.
+            # False: nothing judged has played yet, or a relative goal and no baseline
             "compared": bool(judged) and (bool(comp) or not t.relative),
+            "played": bool(judged),
             "met": bool(met),
             "met_by": met,
             "judged": [m["arm"] for m in judged],
+            "planned": planned,
         }
     return out
 
 
 def _meets(t: TargetConfig, m: dict[str, Any], comp: dict[str, Any] | None) -> bool:
-    if t.relative and (
-        comp is None
-        or comp["success_points"] < t.success_points
-        or 100 * (comp["steps_reduction"] or 0.0) < t.steps_cut
-    ):
-        return False
+    if t.relative:
+        if comp is None:
+            return False
+        if t.within_points is not None and abs(comp["success_points"]) > t.within_points:
+            return False
+        if (t.success_points or t.steps_cut) and (
+            comp["success_points"] < t.success_points
+            or 100 * (comp["steps_reduction"] or 0.0) < t.steps_cut
+        ):
+            return False
     if t.success is not None and 100 * m["success_rate"] < t.success:
         return False
     return t.mean_steps is None or m["mean_steps"] <= t.mean_steps
@@ -465,11 +490,14 @@ def _meets(t: TargetConfig, m: dict[str, Any], comp: dict[str, Any] | None) -> b
 
 def _goal(t: dict[str, Any]) -> str:
     parts = []
-    if t["relative"]:
+    base = repr(t["baseline"]) if t.get("baseline") else "no memory"
+    if t.get("success_points") or t.get("steps_cut"):
         parts.append(
             f"{t['success_points']:+g} points of success and {t['steps_cut']:g}% fewer steps "
-            "against no memory"
+            f"against {base}"
         )
+    if t.get("within_points") is not None:
+        parts.append(f"success within {t['within_points']:g} points of {base}")
     if t.get("success") is not None:
         parts.append(f"success >= {t['success']:g}%")
     if t.get("mean_steps") is not None:
@@ -482,12 +510,16 @@ def _target_note(
     env: str, t: dict[str, Any], best: dict[str, Any] | None, mets: dict[str, dict[str, Any]]
 ) -> str:
     goal = _goal(t)
+    if not t.get("played", True):
+        waiting = ", ".join(repr(a) for a in t.get("planned") or [])
+        return f"{env}: {goal} not judged yet: no episode of {waiting} has finished."
     if not t["compared"]:
-        return f"{env}: {goal} not judged: no condition without memory to compare with."
+        base = repr(t["baseline"]) if t.get("baseline") else "no condition without memory"
+        return f"{env}: {goal} not judged: {base} has no episode to compare with."
     if t["met"]:
         return f"{env}: {goal} MET by {', '.join(repr(c) for c in t['met_by'])}."
     got = ""
-    if t["relative"]:
+    if t["relative"] and not t.get("baseline"):
         if best is not None:
             cut = best["steps_reduction"]
             got = (
@@ -505,6 +537,9 @@ def _target_note(
                 f"; the best, {top['arm']!r}, reaches {100 * top['success_rate']:.1f}% in "
                 f"{top['mean_steps']:.1f} steps"
             )
+            if t.get("baseline") and t["baseline"] in mets:
+                b = mets[t["baseline"]]
+                got += f" ({t['baseline']!r}: {100 * b['success_rate']:.1f}%)"
     return f"{env}: {goal} MISSED{got}."
 
 
