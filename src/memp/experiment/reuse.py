@@ -110,7 +110,8 @@ def arm_memory_identity(cfg: ExperimentConfig, env: EnvConfig, arm: Arm) -> str 
 
 def _condition(arm: Arm) -> dict[str, Any]:
     c = arm.condition
-    data = c.model_dump(mode="json", exclude={"name", "model"})
+    # which blocks an arm plays is where, not what: an episode's identity leaves it out
+    data = c.model_dump(mode="json", exclude={"name", "model", "envs"})
     if not c.uses_memory and c.mode == "prompt":
         for key in _MEMORY_ONLY:
             data.pop(key, None)
