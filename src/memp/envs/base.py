@@ -117,6 +117,11 @@ class Env:
         """The benchmark's task type of an episode, where the benchmark names them."""
         return None
 
+    def step_budget(self, episode: int) -> int | None:
+        """This episode's step budget where the benchmark sets one per task (e.g. from
+        its gold path's length), the same for every agent; None: the run's max_steps."""
+        return None
+
     def episode_metrics(self) -> dict[str, Any]:
         """The benchmark's own metrics of the episode just played, where it has them: a
         number per name, or a [passed, applicable] pair (reports average the one and sum

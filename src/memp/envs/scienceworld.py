@@ -10,12 +10,13 @@ episode with score -100; the episode is won when the score reaches 100.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from memp.envs import require
 from memp.envs.base import Env, int_option, names_option
 from memp.envs.textgame import JavaNotFound, RegexSemantics, dedupe, find_java
-from memp.errors import UnknownOption, check_choice
+from memp.errors import InvalidInput, UnknownOption, check_choice
 
 SPLITS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "test": "test"}
 
@@ -48,11 +49,69 @@ SEMANTICS = RegexSemantics(
 )
 
 
+# The longest gold path of each task over its first three training variations, as
+# measure_gold_lengths() gives them (a gold path's length varies from one load to the
+# next: boiling waits for the water, so one variation gave 40 to 45 in five loads). A
+# step budget from this table is the same for every episode of a task, every run.
+GOLD_LENGTHS = {
+    "boil": 50,
+    "change-the-state-of-matter-of": 37,
+    "chemistry-mix": 21,
+    "chemistry-mix-paint-secondary-color": 27,
+    "chemistry-mix-paint-tertiary-color": 33,
+    "find-animal": 12,
+    "find-living-thing": 12,
+    "find-non-living-thing": 7,
+    "find-plant": 12,
+    "freeze": 37,
+    "grow-fruit": 97,
+    "grow-plant": 69,
+    "identify-life-stages-1": 41,
+    "identify-life-stages-2": 17,
+    "inclined-plane-determine-angle": 57,
+    "inclined-plane-friction-named-surfaces": 53,
+    "inclined-plane-friction-unnamed-surfaces": 180,
+    "lifespan-longest-lived": 8,
+    "lifespan-longest-lived-then-shortest-lived": 9,
+    "lifespan-shortest-lived": 8,
+    "measure-melting-point-known-substance": 31,
+    "measure-melting-point-unknown-substance": 94,
+    "melt": 45,
+    "mendelian-genetics-known-plant": 162,
+    "mendelian-genetics-unknown-plant": 150,
+    "power-component": 13,
+    "power-component-renewable-vs-nonrenewable-energy": 28,
+    "test-conductivity": 25,
+    "test-conductivity-of-unknown-substances": 25,
+    "use-thermometer": 22,
+}
+
+
+def measure_gold_lengths(variations: int = 3) -> dict[str, list[int]]:
+    """Gold path lengths of each task's first ``variations`` training variations (how
+    GOLD_LENGTHS was made)."""
+    env = ScienceWorldEnv("train")
+    try:
+        per: dict[str, list[int]] = {}
+        for task, variation in env.episodes():
+            lengths = per.setdefault(task, [])
+            if len(lengths) < variations:
+                env._load(task, variation, gold=True)
+                lengths.append(len(env._sim.get_gold_action_sequence()))
+        return per
+    finally:
+        env.close()
+
+
 class ScienceWorldEnv(Env):
     """One split of ScienceWorld.
 
     Options: ``tasks`` (subset of task names, default all 30), ``simplifications``
-    (e.g. ``"easy"``), ``step_limit`` (default 100; the simulator enforces it).
+    (e.g. ``"easy"``), ``step_limit`` (default 100; the simulator enforces it),
+    ``budget`` (``"gold"``: each episode's step budget is ``budget_multiple`` times its
+    task's gold length (:data:`GOLD_LENGTHS`), at least ``budget_min`` and at most
+    ``step_limit``; tasks' gold paths run from 7 to 180 steps, so one budget for all
+    starves the long ones; default: the run's max_steps).
     """
 
     name = "scienceworld"
@@ -66,9 +125,20 @@ class ScienceWorldEnv(Env):
         tasks: str | list[str] | None = None,
         simplifications: str = "",
         step_limit: int = 100,
+        budget: str | None = None,
+        budget_multiple: float = 2.0,
+        budget_min: int = 20,
     ) -> None:
         self.split = SPLITS[check_choice("scienceworld split", split, SPLITS)]
         step_limit = int_option("step_limit", step_limit, minimum=1)
+        if budget is not None:
+            check_choice("scienceworld budget", budget, ("gold",))
+        if not float(budget_multiple) > 0:
+            raise InvalidInput(f"budget_multiple must be > 0, got {budget_multiple!r}")
+        self.budget = budget
+        self.budget_multiple = float(budget_multiple)
+        self.budget_min = int_option("budget_min", budget_min, minimum=1)
+        self.step_limit = step_limit
         sw = require("scienceworld", "scienceworld", why="the scienceworld environment needs it")
         if find_java() is None:
             raise JavaNotFound("ScienceWorld")
@@ -109,6 +179,18 @@ class ScienceWorldEnv(Env):
     def __len__(self) -> int:
         return len(self.episodes())
 
+    def task_type(self, episode: int | None = None) -> str | None:
+        if episode is None:
+            return self._current[0] if self._current else None
+        return self.episodes()[self._check_episode(episode)][0]
+
+    def step_budget(self, episode: int) -> int | None:
+        if self.budget is None:
+            return None
+        task = self.task_type(episode)
+        want = math.ceil(self.budget_multiple * GOLD_LENGTHS[str(task)])
+        return min(self.step_limit, max(self.budget_min, want))
+
     # -- protocol ---------------------------------------------------------------
     def _episodes_phrase(self, episode: int) -> str:
         return f"the {self.split} split has {len(self)} episodes"
@@ -139,6 +221,14 @@ class ScienceWorldEnv(Env):
 
     def _outcome(self) -> tuple[bool, float]:
         return self._won, float(self._last_info.get("score", 0))
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The ScienceWorld score as the literature averages it (clamped at 0: a wrong
+        ``focus on`` scores -100 in the simulator) and as the simulator gave it."""
+        if self._current is None:
+            return {}
+        raw = float(self._last_info.get("score", 0) or 0)
+        return {"score": max(0.0, raw), "raw score": raw}
 
     def _extra_info(self) -> dict[str, Any]:
         task, variation = self._current or ("", 0)

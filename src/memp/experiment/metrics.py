@@ -8,7 +8,7 @@ up early (loop guard, no skill) does not look efficient.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -63,8 +63,19 @@ class ConditionMetrics(BaseModel):
     mean_wall_s: float
 
 
+# One budget for every episode, or each episode's own (episode -> budget, as a benchmark
+# with tasks of very different lengths sets them: Env.step_budget).
+StepBudget = int | Mapping[int, int] | None
+
+
+def _budget_of(r: EpisodeRow, step_budget: StepBudget) -> int | None:
+    if isinstance(step_budget, Mapping):
+        return step_budget.get(r.episode)
+    return step_budget
+
+
 def condition_metrics(
-    env: str, arm: str, rows: Sequence[EpisodeRow], step_budget: int | None = None
+    env: str, arm: str, rows: Sequence[EpisodeRow], step_budget: StepBudget = None
 ) -> ConditionMetrics:
     n = len(rows)
     wins = sum(r.success for r in rows)
@@ -85,7 +96,7 @@ def condition_metrics(
         mean_steps=mean_steps(rows, step_budget),
         mean_steps_played=_mean(r.steps for r in rows),
         mean_steps_success=_mean(steps_ok) if steps_ok else None,
-        step_budget=step_budget,
+        step_budget=step_budget if isinstance(step_budget, int) else None,
         prompt_tokens=pt,
         completion_tokens=ct,
         mean_prompt_tokens=pt / n if n else 0.0,
@@ -96,11 +107,14 @@ def condition_metrics(
     )
 
 
-def mean_steps(rows: Sequence[EpisodeRow], step_budget: int | None = None) -> float:
-    """Mean steps with each failed episode counted as the whole step budget."""
-    return _mean(
-        r.steps if r.success or step_budget is None else max(r.steps, step_budget) for r in rows
-    )
+def mean_steps(rows: Sequence[EpisodeRow], step_budget: StepBudget = None) -> float:
+    """Mean steps with each failed episode counted as the whole step budget (its own,
+    where episodes have their own)."""
+    out = []
+    for r in rows:
+        b = _budget_of(r, step_budget)
+        out.append(r.steps if r.success or b is None else max(r.steps, b))
+    return _mean(out)
 
 
 def _mean(xs: Iterable[float]) -> float:
@@ -108,7 +122,7 @@ def _mean(xs: Iterable[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def group_curve(rows: Sequence[EpisodeRow], step_budget: int | None = None) -> list[dict[str, Any]]:
+def group_curve(rows: Sequence[EpisodeRow], step_budget: StepBudget = None) -> list[dict[str, Any]]:
     """Success per group of tasks (and cumulative), for learning curves."""
     groups = sorted({r.group for r in rows})
     out = []

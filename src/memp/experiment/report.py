@@ -19,7 +19,13 @@ from rich.table import Table
 
 from memp.experiment import plots
 from memp.experiment.config import ExperimentConfig, TargetConfig
-from memp.experiment.metrics import compare, condition_metrics, group_curve, mean_steps
+from memp.experiment.metrics import (
+    StepBudget,
+    compare,
+    condition_metrics,
+    group_curve,
+    mean_steps,
+)
 from memp.experiment.reuse import describe_reused
 from memp.experiment.rundb import RunDB
 
@@ -45,15 +51,25 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
     by_type: dict[str, dict[str, dict[str, Any]]] = {}
     env_metrics: dict[str, dict[str, dict[str, float]]] = {}
+    env_rates: dict[str, list[str]] = {}  # env -> its metrics that are rates (shown as %)
     budgets = {e.key: e.agent_config(config.agent).max_steps for e in config.env} if config else {}
     for env in envs:
         env_rows = [r for r in rows if r.env == env]
         by_arm = {a: [r for r in env_rows if r.arm == a] for a in order}
+        # each episode's metadata read once: the budgets and breakdowns below come from it
+        meta = {r.id: db.trajectory(r.id).metadata for rs in by_arm.values() for r in rs}
+        own_budget = {
+            r.episode: int(meta[r.id]["step_budget"])
+            for rs in by_arm.values()
+            for r in rs
+            if meta[r.id].get("step_budget") is not None
+        }
+        budget = own_budget or budgets.get(env)
         mets = {}
         for a, rs in by_arm.items():
             if not rs:
                 continue
-            m = condition_metrics(env, a, rs, budgets.get(env)).model_dump()
+            m = condition_metrics(env, a, rs, budget).model_dump()
             if a in arm_cfg:
                 c = arm_cfg[a].condition
                 m["condition"] = c.model_dump(mode="json")
@@ -64,26 +80,26 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         for a in mets:
             base = _baseline(a, mets, arm_cfg)
             if base is not None and base != a:
-                b = condition_metrics(env, base, by_arm[base], budgets.get(env))
-                o = condition_metrics(env, a, by_arm[a], budgets.get(env))
+                b = condition_metrics(env, base, by_arm[base], budget)
+                o = condition_metrics(env, a, by_arm[a], budget)
                 comparisons.append({"env": env, **compare(b, o)})
         # the target's own baseline, where it names one
         chosen = config.target.baseline if config and config.target else None
         if chosen in mets:
-            b = condition_metrics(env, chosen, by_arm[chosen], budgets.get(env))
+            b = condition_metrics(env, chosen, by_arm[chosen], budget)
             against[env] = {
-                a: compare(b, condition_metrics(env, a, by_arm[a], budgets.get(env)))
+                a: compare(b, condition_metrics(env, a, by_arm[a], budget))
                 for a in mets
                 if a != chosen
             }
-        # each episode's metadata read once: both breakdowns below come from it
-        meta = {r.id: db.trajectory(r.id).metadata for rs in by_arm.values() for r in rs}
-        if types := _by_type(meta, by_arm, budgets.get(env)):
+        if types := _by_type(meta, by_arm, budget):
             by_type[env] = types
-        if own := _episode_metrics(meta, by_arm):
+        own = {a: m for a, m in _episode_metrics(meta, by_arm).items() if m}
+        if own:
             env_metrics[env] = own
+            env_rates[env] = sorted(set().union(*(m.rates for m in own.values())))
         if config and config.groups > 1:
-            curves[env] = {a: group_curve(rs, budgets.get(env)) for a, rs in by_arm.items() if rs}
+            curves[env] = {a: group_curve(rs, budget) for a, rs in by_arm.items() if rs}
         fams: dict[str, list[dict[str, Any]]] = {}
         for a, m in mets.items():
             if a not in arm_cfg or arm_cfg[a].condition.memory == "none":
@@ -120,6 +136,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "target": _target(conditions, comparisons, config, envs, against),
         "by_type": by_type,
         "env_metrics": env_metrics,
+        "env_rates": env_rates,
         "published": [p.model_dump(mode="json") for p in config.published] if config else [],
         "curves": curves,
         "topk": topk,
@@ -148,7 +165,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
 
 
 def _by_type(
-    meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]], budget: int | None
+    meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]], budget: StepBudget
 ) -> dict[str, dict[str, Any]]:
     """Task type -> arm -> wins, n and steps (fail=budget), where episodes record a type."""
     rows: dict[str, dict[str, list[Any]]] = {}
@@ -158,16 +175,30 @@ def _by_type(
             if kind:
                 rows.setdefault(str(kind), {}).setdefault(arm, []).append(r)
     return {
-        kind: {
-            arm: {
-                "n": len(rs),
-                "successes": sum(r.success for r in rs),
-                "mean_steps": mean_steps(rs, budget),
-            }
-            for arm, rs in arms.items()
-        }
+        kind: {arm: _type_cell(meta, rs, budget) for arm, rs in arms.items()}
         for kind, arms in sorted(rows.items())
     }
+
+
+def _type_cell(
+    meta: dict[int, dict[str, Any]], rs: list[Any], budget: StepBudget
+) -> dict[str, Any]:
+    cell: dict[str, Any] = {
+        "n": len(rs),
+        "successes": sum(r.success for r in rs),
+        "mean_steps": mean_steps(rs, budget),
+    }
+    # the benchmark's own numbers (a ScienceWorld score), averaged per type as well
+    means = _episode_metrics(meta, {"": rs})[""]
+    if numbers := {k: v for k, v in means.items() if k not in means.rates}:
+        cell["metrics"] = numbers
+    return cell
+
+
+class _Metrics(dict[str, float]):
+    """An arm's benchmark metrics; ``rates``: the names summed as [passed, total] pairs."""
+
+    rates: set[str]
 
 
 def _episode_metrics(
@@ -175,17 +206,23 @@ def _episode_metrics(
 ) -> dict[str, dict[str, float]]:
     """Arm -> the environment's own metrics (episode metadata "metrics") over its episodes:
     a number is averaged, a [passed, total] pair is summed as passed / total."""
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, _Metrics] = {}
     for arm, rs in by_arm.items():
         sums: dict[str, list[float]] = {}
+        rates: set[str] = set()
         for r in rs:
             for name, v in (meta[r.id].get("metrics") or {}).items():
-                num, den = (v[0], v[1]) if isinstance(v, list | tuple) else (v, 1)
+                if isinstance(v, list | tuple):
+                    num, den = v[0], v[1]
+                    rates.add(name)
+                else:
+                    num, den = v, 1
                 acc = sums.setdefault(name, [0.0, 0.0])
                 acc[0] += float(num)
                 acc[1] += float(den)
-        if sums:
-            out[arm] = {k: (n / d if d else 0.0) for k, (n, d) in sums.items()}
+        m = _Metrics({k: (n / d if d else 0.0) for k, (n, d) in sums.items()})
+        m.rates = rates
+        out[arm] = m
     return out
 
 
@@ -315,6 +352,9 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                         [kind]
                         + [
                             f"{c['successes']}/{c['n']} · {c['mean_steps']:.1f}"
+                            + "".join(
+                                f" · {k} {v:.1f}" for k, v in (c.get("metrics") or {}).items()
+                            )
                             if (c := cells.get(a))
                             else "-"
                             for a in arms
@@ -325,12 +365,18 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             )
         if own := (s.get("env_metrics") or {}).get(env):
             names = list(dict.fromkeys(k for m in own.values() for k in m))
+            # runs reported before env_rates existed held rates only
+            rates = set((s.get("env_rates") or {}).get(env, names))
             out.append(
                 (
-                    f"{env}: the benchmark's metrics (%)",
-                    ["condition", *names],
+                    f"{env}: the benchmark's metrics",
+                    ["condition", *(f"{k} (%)" if k in rates else f"{k} (mean)" for k in names)],
                     [
-                        [arm] + [f"{100 * m[k]:.1f}" if k in m else "-" for k in names]
+                        [arm]
+                        + [
+                            "-" if k not in m else f"{(100 if k in rates else 1) * m[k]:.1f}"
+                            for k in names
+                        ]
                         for arm, m in own.items()
                     ],
                 )

@@ -383,9 +383,13 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
                 own = True
             else:
                 memory = ctx.memory(task.memory_path, llm, task.embedder)
-        policy = make_policy(
-            mode=c.mode, llm=llm, memory=memory, condition=c, agent=task.agent, env=env
-        )
+        agent = task.agent
+        # a benchmark with tasks of very different lengths gives each episode its own
+        # budget, the same under every condition
+        budget = env.step_budget(task.episode)
+        if budget is not None:
+            agent = agent.model_copy(update={"max_steps": budget})
+        policy = make_policy(mode=c.mode, llm=llm, memory=memory, condition=c, agent=agent, env=env)
         try:
             traj = policy.run(env, task.episode)
         finally:
@@ -394,6 +398,8 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
         traj.metadata["condition"] = task.arm
+        if budget is not None:
+            traj.metadata["step_budget"] = budget
         _record_task_type(traj, env, task.episode)
         _record_metrics(traj, env)
         if traj.model is None and llm is not None:
