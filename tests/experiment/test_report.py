@@ -241,9 +241,12 @@ def test_absolute_target_by_task_type_and_published_numbers(tmp_path: Path) -> N
     assert "| proceduralization | dev | 87.14 | - |" in md
     assert "<td>GPT-4o</td>" in render_html(s, figures=[])
     # Published numbers and targets are not what is measured: the fingerprint ignores them.
-    assert cfg.fingerprint() == config(
-        groups=1, conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}]
-    ).fingerprint()
+    assert (
+        cfg.fingerprint()
+        == config(
+            groups=1, conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}]
+        ).fingerprint()
+    )
 
     loose = cfg.model_copy(update={"target": cfg.target.model_copy(update={"mean_steps": 15})})
     s = _written(tmp_path / "b", loose, played)
@@ -269,18 +272,50 @@ def test_target_against_a_named_baseline_within_points_and_not_yet_played(tmp_pa
     s = _written(tmp_path / "a", cfg, played)
     t = s["target"]["twx"]
     assert (t["met_by"], t["judged"], t["planned"]) == (["query"], ["query"], ["query", "hybrid"])
-    assert "target +30 points of success and 0% fewer steps against 'random' for 'query', " \
+    assert (
+        "target +30 points of success and 0% fewer steps against 'random' for 'query', "
         "'hybrid' MET by 'query'" in render_markdown(s)
+    )
     # within 5 points of the baseline, either side: query is 50 points above random
     near = cfg.model_copy(update={"target": cfg.target.model_copy(
         update={"success_points": 0.0, "within_points": 5.0})})  # fmt: skip
     s = _written(tmp_path / "b", near, played)
     assert s["target"]["twx"]["met"] is False
-    assert "success within 5 points of 'random' for 'query', 'hybrid' MISSED; the best, " \
+    assert (
+        "success within 5 points of 'random' for 'query', 'hybrid' MISSED; the best, "
         "'query', reaches 75.0% in 15.0 steps ('random': 25.0%)" in render_markdown(s)
+    )
     # a judged condition with no episode yet is waited for, not said to lack a baseline
     s = _written(tmp_path / "c", cfg, {"no-memory": played["no-memory"]})
     assert "not judged yet: no episode of 'query', 'hybrid' has finished" in render_markdown(s)
     # the target's conditions must exist
     with pytest.raises(ValueError, match="names condition 'nowhere', which is not one of"):
         config(groups=1, conditions=conds, target={"baseline": "nowhere", "success_points": 1})
+
+
+def test_target_on_the_benchmarks_own_score(tmp_path: Path) -> None:
+    cfg = config(groups=1, conditions=[{"name": "no-memory"}, {"name": "skills", "memory": "trajectory"}],
+                 target={"metrics": {"score": 85}, "conditions": ["skills"]})  # fmt: skip
+    scores = {"no-memory": [0, 30, 0, 10], "skills": [100, 100, 70, 90]}  # 90 on average
+    with RunDB(tmp_path / "run.db") as db:
+        for arm, xs in scores.items():
+            for i, x in enumerate(xs):
+                traj = _traj(x == 100, 10)
+                traj.metadata.update(task_type="boil", metrics={"score": float(x)})
+                db.add_episode(phase="eval", env="twx", arm=arm, model="scripted", split="test",
+                               episode=i, group=0, seed=i, trajectory=traj, wall_s=1.0)  # fmt: skip
+        s = write_report(db, tmp_path, config=cfg)
+        high = cfg.model_copy(
+            update={"target": cfg.target.model_copy(update={"metrics": {"score": 95}})}
+        )
+        (tmp_path / "b").mkdir()
+        s2 = write_report(db, tmp_path / "b", config=high)
+    assert s["target"]["twx"]["met_by"] == ["skills"]
+    md = render_markdown(s)
+    assert "target score >= 85 for 'skills' MET by 'skills'" in md
+    assert "| condition | score (mean) |" in md and "| skills | 90.0 |" in md
+    assert "| boil | 0/4 · 30.0 · score 10.0 | 2/4 · 20.0 · score 90.0 |" in md  # per type
+    assert (
+        "score >= 95 for 'skills' MISSED; the best, 'skills', reaches 50.0% in 20.0 "
+        "steps, score 90.0" in render_markdown(s2)
+    )

@@ -217,6 +217,9 @@ class TargetConfig(_Config):
     # Absolute goals, judged on the condition's own numbers (no baseline needed).
     success: float | None = Field(None, ge=0, le=100)  # at least this success rate (percent)
     mean_steps: float | None = Field(None, gt=0)  # at most this many steps (fail = budget)
+    # At least this much of the benchmark's own metrics (a ScienceWorld score: its mean;
+    # a rate such as TravelPlanner's final pass: in percent).
+    metrics: dict[str, float] = Field(default_factory=dict)
     # Which conditions are judged (default: every condition with memory).
     conditions: list[str] = Field(default_factory=list)
     # The condition relative goals are measured against (default: the one without

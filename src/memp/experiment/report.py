@@ -95,6 +95,9 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         if types := _by_type(meta, by_arm, budget):
             by_type[env] = types
         own = {a: m for a, m in _episode_metrics(meta, by_arm).items() if m}
+        for a, m in own.items():  # what a [target] on the benchmark's metrics reads
+            if a in mets:
+                mets[a]["benchmark"] = {k: (100 * v if k in m.rates else v) for k, v in m.items()}
         if own:
             env_metrics[env] = own
             env_rates[env] = sorted(set().union(*(m.rates for m in own.values())))
@@ -531,6 +534,9 @@ def _meets(t: TargetConfig, m: dict[str, Any], comp: dict[str, Any] | None) -> b
             return False
     if t.success is not None and 100 * m["success_rate"] < t.success:
         return False
+    own = m.get("benchmark") or {}
+    if any(own.get(k, float("-inf")) < v for k, v in t.metrics.items()):
+        return False
     return t.mean_steps is None or m["mean_steps"] <= t.mean_steps
 
 
@@ -548,6 +554,7 @@ def _goal(t: dict[str, Any]) -> str:
         parts.append(f"success >= {t['success']:g}%")
     if t.get("mean_steps") is not None:
         parts.append(f"<= {t['mean_steps']:g} steps (fail=budget)")
+    parts += [f"{k} >= {v:g}" for k, v in (t.get("metrics") or {}).items()]
     who = f" for {', '.join(repr(c) for c in t['conditions'])}" if t.get("conditions") else ""
     return "target " + (" and ".join(parts) or "none") + who
 
@@ -583,6 +590,8 @@ def _target_note(
                 f"; the best, {top['arm']!r}, reaches {100 * top['success_rate']:.1f}% in "
                 f"{top['mean_steps']:.1f} steps"
             )
+            own = top.get("benchmark") or {}
+            got += "".join(f", {k} {own[k]:.1f}" for k in t.get("metrics") or {} if k in own)
             if t.get("baseline") and t["baseline"] in mets:
                 b = mets[t["baseline"]]
                 got += f" ({t['baseline']!r}: {100 * b['success_rate']:.1f}%)"
