@@ -20,7 +20,9 @@ BASE = {
 }
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "experiments").glob("*.toml")), ids=lambda p: p.name
+)
 def test_builtin_studies_load(path: Path) -> None:
     cfg = load_config(path)
     assert cfg.arms(), path
@@ -39,15 +41,18 @@ def test_bad_choice_and_inconsistent_condition() -> None:
     with pytest.raises(InvalidInput, match="memory"):
         parse_config({**BASE, "conditions": [{"name": "a", "memory": "scripts"}]})
     with pytest.raises(InvalidInput, match="compiled from trajectories"):
-        parse_config({**BASE, "conditions": [{"name": "a", "memory": "script", "mode": "executable"}]})
+        parse_config(
+            {**BASE, "conditions": [{"name": "a", "memory": "script", "mode": "executable"}]}
+        )
     with pytest.raises(InvalidInput, match="duplicate condition"):
         parse_config({**BASE, "conditions": [{"name": "a"}, {"name": "a"}]})
 
 
 def test_overrides_defaults_and_arms() -> None:
     data = {**BASE, "condition_defaults": {"k": 5}, "models": ["m1", "m2"]}
-    data = apply_overrides(data, ["seed=7", "env.*.eval_episodes=[1, 3]", "conditions.traj.k=2",
-                                  "agent.max_steps=9"])
+    data = apply_overrides(
+        data, ["seed=7", "env.*.eval_episodes=[1, 3]", "conditions.traj.k=2", "agent.max_steps=9"]
+    )
     cfg = parse_config(data)
     assert cfg.seed == 7 and cfg.agent.max_steps == 9
     assert cfg.env[0].eval_indices() == [1, 3]
@@ -87,14 +92,34 @@ def test_condition_metrics_and_comparison() -> None:
     from memp.experiment.rundb import EpisodeRow
 
     def row(arm: str, ok: bool, steps: int, tokens: int) -> EpisodeRow:
-        return EpisodeRow(id=0, phase="eval", env="e", arm=arm, model="m", split="test", episode=0,
-                          group=0, seed=0, task="t", success=ok, steps=steps, reward=0.0,
-                          prompt_tokens=tokens, completion_tokens=1, wall_s=2.0, finished_at="")
+        return EpisodeRow(
+            id=0,
+            phase="eval",
+            env="e",
+            arm=arm,
+            model="m",
+            split="test",
+            episode=0,
+            group=0,
+            seed=0,
+            task="t",
+            success=ok,
+            steps=steps,
+            reward=0.0,
+            prompt_tokens=tokens,
+            completion_tokens=1,
+            wall_s=2.0,
+            finished_at="",
+        )
 
     # The baseline gives up early (5 steps) on failures: with failures counted as the
     # 30-step budget, it is not "efficient".
-    base = condition_metrics("e", "none", [row("none", False, 5, 100)] * 3 + [row("none", True, 20, 100)], 30)
-    mem = condition_metrics("e", "mem", [row("mem", True, 10, 0)] * 3 + [row("mem", False, 30, 0)], 30)
+    base = condition_metrics(
+        "e", "none", [row("none", False, 5, 100)] * 3 + [row("none", True, 20, 100)], 30
+    )
+    mem = condition_metrics(
+        "e", "mem", [row("mem", True, 10, 0)] * 3 + [row("mem", False, 30, 0)], 30
+    )
     assert base.success_rate == 0.25 and base.mean_steps_played == 8.75 and base.mean_steps == 27.5
     assert base.tokens_per_success == 404 and mem.tokens_per_success == 4 / 3
     assert mem.mean_steps_success == 10 and mem.mean_wall_s == 2.0
@@ -107,7 +132,12 @@ def test_per_condition_skill_switches_are_checked_and_reach_the_policy() -> None
     from memp.experiment.policies import make_policy
     from memp.memory import Memory
 
-    arm = {"name": "no-priors", "memory": "trajectory", "mode": "executable", "skill": {"priors": False}}
+    arm = {
+        "name": "no-priors",
+        "memory": "trajectory",
+        "mode": "executable",
+        "skill": {"priors": False},
+    }
     cfg = parse_config({**BASE, "conditions": [{"name": "none"}, arm]})
     cond = cfg.conditions[1]
     mem = Memory(":memory:", embedder=HashEmbedder())
@@ -130,3 +160,20 @@ def test_train_and_eval_options_apply_to_their_side_only() -> None:
     (e,) = cfg.env
     assert e.options_for("train") == {"a": 1, "b": 2}
     assert e.options_for("dev") == {"a": 3}
+
+
+def test_a_subset_of_conditions_keeps_a_target_on_what_is_kept() -> None:
+    from memp.cli.experiments import _experiment_data
+
+    def data(only: str) -> dict:
+        return _experiment_data(str(ROOT / "experiments" / "retrieval_policy.toml"), [],
+                                model=None, mode=None, episodes=None, train_episodes=None,
+                                only=only)  # fmt: skip
+
+    kept = data("exec-random,exec-query")
+    assert kept["target"]["conditions"] == ["exec-query"]
+    assert parse_config(kept).target.baseline == "exec-random"
+    assert "target" not in data("no-memory,exec-query")  # its baseline left out
+    assert "target" not in data("no-memory,exec-random")  # nothing it judges is kept
+    with pytest.raises(InvalidInput, match="not one of the conditions"):
+        parse_config({**BASE, "target": {"conditions": ["nowhere"]}})

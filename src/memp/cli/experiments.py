@@ -52,6 +52,14 @@ def _experiment_data(
         if missing:
             raise typer.BadParameter(f"unknown conditions {sorted(missing)}; have {names}")
         data["conditions"] = [c for c in data["conditions"] if c.get("name") in keep]
+        if isinstance(target := data.get("target"), dict):
+            # the target judges what is kept: a condition left out is not judged
+            if "conditions" in target:
+                target["conditions"] = [c for c in target["conditions"] if c in keep]
+                if not target["conditions"]:
+                    data.pop("target")
+            if target.get("baseline") not in (None, *keep):
+                data.pop("target", None)
     if mode:
         # Executable mode only applies to conditions that have a memory.
         for c in data.get("conditions", []):
