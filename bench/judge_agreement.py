@@ -1,6 +1,6 @@
 """How often the LLM judge (memp.judge) agrees with the true reward, on recorded episodes.
 
-    python bench/judge_agreement.py [--run reports/alfworld/run.db] [--per-class 20] [--llm local]
+    python bench/judge_agreement.py [--run reports/alfworld/run.db] [--per-class 20] [--llm local] [--example]
 
 Takes up to N won and N lost evaluation episodes of the run (official ALFWorld games by
 default: executable wins and losses, ReAct losses), has the judge read each one with its
@@ -38,6 +38,11 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=20)
     ap.add_argument("--llm", default="local")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--example",
+        action="store_true",
+        help="show the judge a won training episode of the same task type first",
+    )
     args = ap.parse_args()
     db = sqlite3.connect(f"file:{args.run}?mode=ro", uri=True)
     rows = db.execute(
@@ -49,17 +54,26 @@ def main() -> None:
         pool = [r for r in rows if bool(r[1]) == won]
         for arm, success, blob in rng.sample(pool, min(args.per_class, len(pool))):
             picked.append((arm, bool(success), Trajectory.model_validate_json(blob)))
+    # won training episodes by task type: the worked example of a finished task
+    examples: dict[str, Trajectory] = {}
+    if args.example:
+        for (blob,) in db.execute(
+            "SELECT trajectory FROM episodes WHERE phase = 'collect' AND success = 1 ORDER BY id"
+        ):
+            t = Trajectory.model_validate_json(blob)
+            examples.setdefault(str(t.metadata.get("task_type")), t)
     llm = make_llm(args.llm, cache=False)
     counts: dict[str, list[int]] = {}
     tokens = 0
     for arm, truth, traj in track(picked, description="judging"):
         hidden = traj.model_copy(update={"success": None, "reward": 0.0})
-        v = judge(llm, hidden)
+        v = judge(llm, hidden, example=examples.get(str(traj.metadata.get("task_type"))))
         tokens += v.prompt_tokens + v.completion_tokens
         for key in (arm, "all"):
             c = counts.setdefault(key, [0, 0, 0, 0])  # tp fp fn tn
             c[(0 if v.success else 2) if truth else (1 if v.success else 3)] += 1
-    table = Table(title=f"{llm.name} as judge, {len(picked)} episodes of {args.run}")
+    how = "with a won example of the task type" if args.example else "rule only"
+    table = Table(title=f"{llm.name} as judge ({how}), {len(picked)} episodes of {args.run}")
     for col in (
         "arm",
         "won: judged won",

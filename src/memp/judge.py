@@ -29,21 +29,47 @@ class Judgement:
     completion_tokens: int
 
 
-def judge(llm: LLM, trajectory: Trajectory, *, last_steps: int = 20) -> Judgement:
-    """Whether ``trajectory`` completed its task, as ``llm`` reads its last steps."""
-    if not isinstance(trajectory, Trajectory):
-        raise InvalidInput(f"judge() takes a memp.Trajectory, got {type(trajectory).__name__}")
+def _shown(trajectory: Trajectory, last_steps: int) -> str:
     steps = trajectory.steps[-last_steps:]
     shown = "\n".join(f"> {s.action}\n{s.observation.strip()}" for s in steps) or "(no step)"
     skipped = len(trajectory.steps) - len(steps)
-    head = f"({skipped} earlier steps not shown)\n" if skipped else ""
-    messages: list[Message] = [
-        {"role": "system", "content": _SYSTEM},
+    return (f"({skipped} earlier steps not shown)\n" if skipped else "") + shown
+
+
+def judge(
+    llm: LLM,
+    trajectory: Trajectory,
+    *,
+    last_steps: int = 20,
+    example: Trajectory | None = None,
+) -> Judgement:
+    """Whether ``trajectory`` completed its task, as ``llm`` reads its last steps.
+
+    ``example``: an episode of a task of the same kind known to have succeeded (memory
+    holds them), shown first, so the model sees what a finished task looks like in
+    this environment; a small model told only the rule answers no to everything.
+    """
+    if not isinstance(trajectory, Trajectory):
+        raise InvalidInput(f"judge() takes a memp.Trajectory, got {type(trajectory).__name__}")
+    if example is not None and not isinstance(example, Trajectory):
+        raise InvalidInput(f"example must be a memp.Trajectory, got {type(example).__name__}")
+    shown = _shown(trajectory, last_steps)
+    messages: list[Message] = [{"role": "system", "content": _SYSTEM}]
+    if example is not None:
+        messages += [
+            {
+                "role": "user",
+                "content": f"Task: {example.task}\n\n{_shown(example, last_steps)}\n\n"
+                "Did the agent complete the task? Answer yes or no.",
+            },
+            {"role": "assistant", "content": "yes"},
+        ]
+    messages.append(
         {
             "role": "user",
-            "content": f"Task: {trajectory.task}\n\n{head}{shown}\n\nDid the agent complete "
+            "content": f"Task: {trajectory.task}\n\n{shown}\n\nDid the agent complete "
             "the task? Answer yes or no.",
-        },
-    ]
+        }
+    )
     c = llm.complete(messages, max_tokens=3, temperature=0.0, choices=["yes", "no"])
     return Judgement(c.text.strip().lower() == "yes", c.prompt_tokens, c.completion_tokens)

@@ -458,6 +458,15 @@ def test_an_episode_without_a_reward_is_learned_from_as_the_judge_reads_it(
     # one that says no: nothing compiled
     rep = learn(memory, unknown, policy="validation", env=held, judge=ScriptedLLM(["no"]))
     assert rep.judged is False and not rep.added
+    # with a known win of another cool game in memory, the judge sees it first
+    other = expert_trajectory(held, world["cool"][1])
+    learn(memory, other, policy="vanilla", env=held)
+    shown = ScriptedLLM(["yes"])
+    learn(memory, unknown.model_copy(update={"id": "fresh"}), policy="validation", env=held,
+          judge=shown)  # fmt: skip
+    (call,) = shown.calls
+    assert [m["role"] for m in call] == ["system", "user", "assistant", "user"]
+    assert call[1]["content"].startswith(f"Task: {other.task}") and call[2]["content"] == "yes"
     memory.close()
     # the real local model reads the episode and answers in one constrained token; how
     # often it agrees with the true reward is measured by bench/judge_agreement.py

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from memp.errors import InvalidInput, NotFound, check_choice
+from memp.errors import InvalidInput, MempError, NotFound, check_choice
 from memp.types import Procedure, ProcedureStatus, Trajectory, Usage, new_id, now
 from memp.update import should_retire
 
@@ -105,7 +105,7 @@ def learn(
             )
         from memp.judge import judge as judge_outcome
 
-        verdict = judge_outcome(judge, trajectory)
+        verdict = judge_outcome(judge, trajectory, example=won_example(memory, trajectory))
         report.judged = verdict.success
         trajectory = trajectory.model_copy(
             update={
@@ -159,6 +159,28 @@ def learn(
                 memory.retire(pid)
                 report.retired.append(pid)
     return report
+
+
+def won_example(memory: Any, trajectory: Trajectory) -> Trajectory | None:
+    """A won episode memory holds of the task nearest to ``trajectory``'s (the judge's
+    worked example; never one a judge passed), or None."""
+    try:
+        hits = memory.retrieve(
+            trajectory.task, k=3, environment=trajectory.environment, track=False
+        )
+    except MempError:  # a store it cannot search: judge without an example
+        return None
+    for h in hits:
+        t = h.procedure.trajectory
+        if t is None and h.procedure.source_trajectory_id:
+            try:
+                t = memory.get_trajectory(h.procedure.source_trajectory_id)
+            except NotFound:
+                t = None
+        # a win the environment confirmed: one the judge itself passed proves nothing
+        if t is not None and t.success and t.id != trajectory.id and "judged" not in t.metadata:
+            return t
+    return None
 
 
 def _exists(memory: Any, pid: str) -> bool:
