@@ -192,3 +192,38 @@ def test_read_value_uses_the_learned_context() -> None:
     assert read_value(text, ["ingredients"], ["directions"]) == "purple potato"
     assert read_value(text, ["no", "such"], ["directions"]) is None
     assert read_value(text, [], ["directions"]) is None
+
+
+def test_a_search_that_looks_at_new_places_is_not_a_stall(alf) -> None:
+    # the stall count restarts with each place searched: handing a long search to the
+    # LLM made it loop ("examine cabinet 4") and cost the episode its last steps
+    from memp.agents.skill import _admissible
+    from memp.skills.runtime import SkillRun
+
+    held, sem = alf["held"], alf["held"].semantics
+    cfg = ExecConfig.no_llm()
+    agent = SkillAgent(alf["memory"], None, config=cfg)
+    searched_steps = 0
+    for i in alf["covered"]:
+        obs, info = held.reset(episode=i)
+        program, binding, _, _ = agent.select(info["task"], "alfworld", sem)
+        _, priors = agent._procedures("alfworld")
+        run = SkillRun(
+            program, binding, sem, priors, cfg, reveal=set(program.reveal) | priors.reveal_templates
+        )
+        run.start(obs, _admissible(info, held))
+        for _ in range(20):
+            if run.current is None or run.current.op != "find":
+                break
+            d = run.decide(None)
+            if d.action is None:
+                break
+            before = len(run.searched)
+            obs, _, done, _, info = held.step(d.action)
+            run.observe(d.action, obs, _admissible(info, held), dict(d.info))
+            if run.current is not None and run.current.op == "find" and len(run.searched) > before:
+                assert run.on_step == 0
+                searched_steps += 1
+            if done:
+                break
+    assert searched_steps >= 3  # the games do make the skill search

@@ -411,6 +411,13 @@ class SkillRun:
                     self.contents[self.place].add(self.mentions.type_of(name))
         return seen
 
+    def _searching(self, searched_before: int) -> None:
+        # a search that looked at one more place is making progress, not stalling: the
+        # stall count restarts (an LLM handed a long search loops on what it sees)
+        st = self.current
+        if st is not None and st.op == "find" and len(self.searched) > searched_before:
+            self.on_step = 0
+
     def observe(
         self, action: str, obs: str, admissible: list[str], step_info: dict[str, Any]
     ) -> None:
@@ -423,6 +430,7 @@ class SkillRun:
         failed = sem.failed(action, obs)
         self.admissible = admissible
         self.on_step += 1
+        searched = len(self.searched)
         if sem.is_navigation(action) and not failed:
             loc = sem.location(action)
             self.place = normalize(loc) if loc else None
@@ -431,6 +439,7 @@ class SkillRun:
             if self.place and self._reveal() is None:
                 self.searched.add(self.place)
             self.last_obs = obs
+            self._searching(searched)
             return
         op = step_info.get("op")
         if op == "reveal" or (op == "find" and not failed and not sem.is_navigation(action)):
@@ -439,6 +448,7 @@ class SkillRun:
                 self.searched.add(self.place)
             self._note_seen(action, obs)
             self.last_obs = obs
+            self._searching(searched)
             return
         self._note_seen(action, obs)
         changed = obs.strip() != self.last_obs.strip()
