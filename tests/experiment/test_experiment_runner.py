@@ -212,10 +212,16 @@ def test_an_arm_plays_only_the_env_blocks_it_names(tmp_path: Path) -> None:
     s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
     with RunDB(tmp_path / "run" / "run.db") as db:
         played = {(r.env, r.arm) for r in db.episodes(phase="eval")}
+        # every LLM call of an episode is counted: the ReAct agent calls once a step
+        calls = {(r.arm, db.trajectory(r.id).metadata["llm_calls"], r.steps) for r in db.episodes(phase="eval")}
+        assert all(c == (n if arm == "no-memory" else 0) for arm, c, n in calls), calls
         counts = {k: sum((r.env, r.arm) == k for r in db.episodes(phase="eval")) for k in played}
     assert counts == {("subset", "no-memory"): 2, ("subset", "skills-no-llm"): 2,
                       ("all", "skills-no-llm"): 4}
     assert s["totals"]["planned_eval_episodes"] == 8 == s["totals"]["eval_episodes"]
+    by = {(m["env"], m["arm"]): m for m in s["conditions"]}
+    assert by[("all", "skills-no-llm")]["mean_llm_calls"] == 0
+    assert by[("subset", "no-memory")]["mean_llm_calls"] == by[("subset", "no-memory")]["mean_steps_played"]
     with pytest.raises(ValueError, match="envs 'nowhere' name no \\[\\[env\\]\\] block; valid labels: 'subset', 'all'"):
         config(env=envs, conditions=[{"name": "no-memory", "envs": ["nowhere"]}])
     # every block named is every block: the same measurement, the same fingerprint

@@ -70,6 +70,9 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
             if not rs:
                 continue
             m = condition_metrics(env, a, rs, budget).model_dump()
+            calls = [meta[r.id]["llm_calls"] for r in rs if "llm_calls" in meta[r.id]]
+            # LLM calls per episode, where episodes recorded them (runs since it existed)
+            m["mean_llm_calls"] = sum(calls) / len(calls) if len(calls) == len(rs) else None
             if a in arm_cfg:
                 c = arm_cfg[a].condition
                 m["condition"] = c.model_dump(mode="json")
@@ -257,6 +260,7 @@ _HEAD = [
     "n",
     _SUCCESS,
     _STEPS,
+    "LLM calls/ep",
     "prompt tok/ep",
     "compl. tok/ep",
     "tokens/success",
@@ -278,6 +282,7 @@ def _cells(m: dict[str, Any]) -> list[str]:
         str(m["n"]),
         _success(m),
         f"{m['mean_steps']:.1f}",
+        "-" if m.get("mean_llm_calls") is None else f"{m['mean_llm_calls']:.1f}",
         f"{m['mean_prompt_tokens']:.0f}",
         f"{m['mean_completion_tokens']:.0f}",
         "-" if tps is None else f"{tps:.0f}",

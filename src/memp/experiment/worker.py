@@ -116,16 +116,19 @@ class TaskResult:
 
 
 class CountingLLM:
-    """Wraps an LLM to count the tokens a build or update spends."""
+    """Wraps an LLM to count the calls and tokens a build, update or episode spends
+    (agents, skills and the judge call the LLM through ``complete`` only)."""
 
     def __init__(self, inner: LLM) -> None:
         self.inner = inner
         self.name = inner.name
+        self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
 
     def complete(self, messages: Sequence[Message], **kw: Any) -> Completion:
         c = self.inner.complete(messages, **kw)
+        self.calls += 1
         self.prompt_tokens += c.prompt_tokens
         self.completion_tokens += c.completion_tokens
         return c
@@ -195,7 +198,9 @@ class WorkerContext:
         key = (path, getattr(llm, "name", None), embedder)
         if key in self._memories:
             self._memories.move_to_end(key)
-            return self._memories[key]
+            mem = self._memories[key]
+            mem._llm = llm  # this episode's counting wrapper of the same model
+            return mem
         from memp.memory import Memory
 
         mem = Memory(path, llm=llm, embedder=self.embedder(embedder))
@@ -368,7 +373,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         c = task.condition
         env = ctx.env(task.env, task.env.eval_split)
         needs_llm = c.mode == "prompt" or c.use_llm or c.retrieve == "avefact"
-        llm = ctx.llm(task.model) if needs_llm else None
+        llm = CountingLLM(ctx.llm(task.model)) if needs_llm else None
         memory = None
         own = False
         if task.memory_path is not None:
@@ -400,6 +405,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj.metadata["condition"] = task.arm
         if budget is not None:
             traj.metadata["step_budget"] = budget
+        traj.metadata["llm_calls"] = llm.calls if llm is not None else 0
         _record_task_type(traj, env, task.episode)
         _record_metrics(traj, env)
         if traj.model is None and llm is not None:
