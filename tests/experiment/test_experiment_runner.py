@@ -28,13 +28,23 @@ def config(**over):
         "models": ["scripted"],
         "embedder": "hash",
         "agent": {"max_steps": 30},
-        "env": {"name": "twx", "train_split": "train", "eval_split": "test",
-                "train_episodes": 4, "eval_episodes": 4, "options": {"game": "twc", "n": 12}},
+        "env": {
+            "name": "twx",
+            "train_split": "train",
+            "eval_split": "test",
+            "train_episodes": 4,
+            "eval_episodes": 4,
+            "options": {"game": "twc", "n": 12},
+        },
         "conditions": [
             {"name": "no-memory"},
             {"name": "trajectory", "memory": "trajectory", "k": 2},
-            {"name": "skills-no-llm", "memory": "trajectory", "mode": "executable",
-             "use_llm": False},
+            {
+                "name": "skills-no-llm",
+                "memory": "trajectory",
+                "mode": "executable",
+                "use_llm": False,
+            },
         ],
     }
     data.update(over)
@@ -56,8 +66,9 @@ def test_full_pipeline_report_and_resume(tmp_path: Path) -> None:
         # Every trajectory is stored whole.
         t = db.trajectory(evals[0].id)
         assert t.steps and len(t.steps) == evals[0].steps
-        retrieved = [db.trajectory(r.id).metadata.get("retrieved") for r in evals
-                     if r.arm == "trajectory"]
+        retrieved = [
+            db.trajectory(r.id).metadata.get("retrieved") for r in evals if r.arm == "trajectory"
+        ]
         assert all(len(x) == 2 for x in retrieved)  # k=2 procedures each time
         first_ids = {(r.arm, r.episode): (r.id, r.finished_at) for r in evals}
 
@@ -84,12 +95,20 @@ def test_full_pipeline_report_and_resume(tmp_path: Path) -> None:
 
     # A [target] judges a finished run without changing what it measured: same
     # fingerprint, nothing replayed; the report says met (and by which) or missed.
-    easy = run_experiment(config(target={"success_points": -100, "steps_cut": -100}), out,
-                          executor="inline", progress=False)
+    easy = run_experiment(
+        config(target={"success_points": -100, "steps_cut": -100}),
+        out,
+        executor="inline",
+        progress=False,
+    )
     assert easy["target"]["twx"]["met"]
     assert set(easy["target"]["twx"]["met_by"]) == {"trajectory", "skills-no-llm"}
-    hard = run_experiment(config(target={"success_points": 100, "steps_cut": 100}), out,
-                          executor="inline", progress=False)
+    hard = run_experiment(
+        config(target={"success_points": 100, "steps_cut": 100}),
+        out,
+        executor="inline",
+        progress=False,
+    )
     assert not hard["target"]["twx"]["met"] and hard["target"]["twx"]["met_by"] == []
     md = (out / "report.md").read_text()
     assert "twx: target +100 points of success and 100% fewer steps against no memory MISSED" in md
@@ -118,18 +137,31 @@ def test_full_pipeline_report_and_resume(tmp_path: Path) -> None:
 def test_update_groups_learning_curve(tmp_path: Path) -> None:
     cfg = config(
         groups=2,
-        env={"name": "twx", "train_split": "train", "eval_split": "test", "train_episodes": 2,
-             "eval_episodes": 4, "options": {"game": "twc", "n": 12}},
+        env={
+            "name": "twx",
+            "train_split": "train",
+            "eval_split": "test",
+            "train_episodes": 2,
+            "eval_episodes": 4,
+            "options": {"game": "twc", "n": 12},
+        },
         conditions=[
             {"name": "frozen", "memory": "trajectory", "mode": "executable", "use_llm": False},
-            {"name": "vanilla", "memory": "trajectory", "mode": "executable", "use_llm": False,
-             "update": "vanilla"},
+            {
+                "name": "vanilla",
+                "memory": "trajectory",
+                "mode": "executable",
+                "use_llm": False,
+                "update": "vanilla",
+            },
         ],
     )
     s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
     with RunDB(tmp_path / "run" / "run.db") as db:
         ups = db.updates()
-        assert [(u["arm"], u["group"]) for u in ups] == [("vanilla", 0)]  # none after the last group
+        assert [(u["arm"], u["group"]) for u in ups] == [
+            ("vanilla", 0)
+        ]  # none after the last group
         assert {r.group for r in db.episodes(arm="vanilla")} == {0, 1}
     # Group 1 of the updating arm reads its own memory copy, grown by the update.
     mem_dir = tmp_path / "run" / "memory" / "arms"
@@ -145,7 +177,9 @@ def test_process_pool_matches_inline(tmp_path: Path) -> None:
     a = run_experiment(cfg, tmp_path / "inline", executor="inline", progress=False)
     b = run_experiment(cfg, tmp_path / "pool", executor="local", workers=2, progress=False)
     key = ("successes", "n", "mean_steps", "prompt_tokens")
-    assert [[c[k] for k in key] for c in a["conditions"]] == [[c[k] for k in key] for c in b["conditions"]]
+    assert [[c[k] for k in key] for c in a["conditions"]] == [
+        [c[k] for k in key] for c in b["conditions"]
+    ]
 
 
 def test_source_without_wins_skips_its_conditions(tmp_path: Path) -> None:
@@ -184,10 +218,18 @@ def test_won_training_episodes_are_distilled_where_they_are_played(tmp_path: Pat
     assert [r.metadata["distilled"]["metadata"]["verified"] for r in raws].count(True) >= 3
     for raw in raws:
         stored = raw.metadata["distilled"]
-        again = distill(raw.model_copy(update={"metadata": {
-            k: v for k, v in raw.metadata.items() if k != "distilled"}}), env.semantics, env=env)
-        assert distilled(raw, env.semantics).actions == again.actions == [
-            s["action"] for s in stored["steps"]]
+        again = distill(
+            raw.model_copy(
+                update={"metadata": {k: v for k, v in raw.metadata.items() if k != "distilled"}}
+            ),
+            env.semantics,
+            env=env,
+        )
+        assert (
+            distilled(raw, env.semantics).actions
+            == again.actions
+            == [s["action"] for s in stored["steps"]]
+        )
     mem = Memory(path)
     try:
         kept = sorted(tuple(p.trajectory.actions) for p in mem.list(limit=100))
@@ -198,34 +240,107 @@ def test_won_training_episodes_are_distilled_where_they_are_played(tmp_path: Pat
 
 def test_an_arm_plays_only_the_env_blocks_it_names(tmp_path: Path) -> None:
     # costly arms on a subset block, cheap ones on every game: one study, one report
-    twx = {"name": "twx", "train_split": "train", "eval_split": "test", "train_episodes": 4,
-           "options": {"game": "twc", "n": 12}}
-    envs = [{**twx, "label": "subset", "eval_episodes": 2}, {**twx, "label": "all", "eval_episodes": 4}]
+    twx = {
+        "name": "twx",
+        "train_split": "train",
+        "eval_split": "test",
+        "train_episodes": 4,
+        "options": {"game": "twc", "n": 12},
+    }
+    envs = [
+        {**twx, "label": "subset", "eval_episodes": 2},
+        {**twx, "label": "all", "eval_episodes": 4},
+    ]
     cfg = config(
         env=envs,
         conditions=[
             {"name": "no-memory", "envs": ["subset"]},
-            {"name": "skills-no-llm", "memory": "trajectory", "mode": "executable",
-             "use_llm": False},
+            {
+                "name": "skills-no-llm",
+                "memory": "trajectory",
+                "mode": "executable",
+                "use_llm": False,
+            },
         ],
     )
     s = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
     with RunDB(tmp_path / "run" / "run.db") as db:
         played = {(r.env, r.arm) for r in db.episodes(phase="eval")}
         # every LLM call of an episode is counted: the ReAct agent calls once a step
-        calls = {(r.arm, db.trajectory(r.id).metadata["llm_calls"], r.steps) for r in db.episodes(phase="eval")}
+        calls = {
+            (r.arm, db.trajectory(r.id).metadata["llm_calls"], r.steps)
+            for r in db.episodes(phase="eval")
+        }
         assert all(c == (n if arm == "no-memory" else 0) for arm, c, n in calls), calls
         counts = {k: sum((r.env, r.arm) == k for r in db.episodes(phase="eval")) for k in played}
-    assert counts == {("subset", "no-memory"): 2, ("subset", "skills-no-llm"): 2,
-                      ("all", "skills-no-llm"): 4}
+    assert counts == {
+        ("subset", "no-memory"): 2,
+        ("subset", "skills-no-llm"): 2,
+        ("all", "skills-no-llm"): 4,
+    }
     assert s["totals"]["planned_eval_episodes"] == 8 == s["totals"]["eval_episodes"]
     by = {(m["env"], m["arm"]): m for m in s["conditions"]}
     assert by[("all", "skills-no-llm")]["mean_llm_calls"] == 0
-    assert by[("subset", "no-memory")]["mean_llm_calls"] == by[("subset", "no-memory")]["mean_steps_played"]
-    with pytest.raises(ValueError, match="envs 'nowhere' name no \\[\\[env\\]\\] block; valid labels: 'subset', 'all'"):
+    assert (
+        by[("subset", "no-memory")]["mean_llm_calls"]
+        == by[("subset", "no-memory")]["mean_steps_played"]
+    )
+    with pytest.raises(
+        ValueError,
+        match="envs 'nowhere' name no \\[\\[env\\]\\] block; valid labels: 'subset', 'all'",
+    ):
         config(env=envs, conditions=[{"name": "no-memory", "envs": ["nowhere"]}])
     # every block named is every block: the same measurement, the same fingerprint
     a = config(env=envs, conditions=[{"name": "no-memory", "envs": []}])
     b = config(env=envs, conditions=[{"name": "no-memory", "envs": ["subset"]}])
     assert a.fingerprint() == config(env=envs, conditions=[{"name": "no-memory"}]).fingerprint()
     assert a.fingerprint() != b.fingerprint()
+
+
+def test_an_arm_can_read_memory_built_on_another_block(tmp_path: Path) -> None:
+    # memory built on one game source and used on another: here two blocks of one game
+    # whose training sets differ in size
+    twx = {
+        "name": "twx",
+        "train_split": "train",
+        "eval_split": "test",
+        "eval_episodes": 2,
+        "options": {"game": "twc", "n": 12},
+    }
+    envs = [
+        {**twx, "label": "big", "train_episodes": 4},
+        {**twx, "label": "small", "train_episodes": 2},
+    ]
+    cfg = config(
+        env=envs,
+        conditions=[
+            {"name": "no-memory", "envs": ["small"]},
+            {"name": "own", "memory": "trajectory", "envs": ["small"]},
+            {"name": "from-big", "memory": "trajectory", "envs": ["small"], "memory_from": "big"},
+        ],
+    )
+    run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    with RunDB(tmp_path / "run" / "run.db") as db:
+        mems = {m["env"]: m["procedures"] for m in db.memories()}
+        assert mems == {"big": 4, "small": 2}
+        played = {(r.env, r.arm) for r in db.episodes(phase="eval")}
+        assert played == {("small", "no-memory"), ("small", "own"), ("small", "from-big")}
+        assert len(db.episodes(phase="collect", env="big")) == 4  # played for from-big only
+        paths = {m["env"]: m["path"] for m in db.memories()}
+        used = {arm: {i for r in db.episodes(phase="eval", arm=arm)
+                      for i in db.trajectory(r.id).metadata.get("retrieved") or []}
+                for arm in ("own", "from-big")}  # fmt: skip
+    import sqlite3
+
+    def ids(path: str) -> set[str]:
+        with sqlite3.connect(path) as con:
+            return {i for (i,) in con.execute("SELECT id FROM procedures")}
+
+    assert used["from-big"] and used["from-big"] <= ids(paths["big"])
+    assert used["own"] and used["own"] <= ids(paths["small"])
+    with pytest.raises(ValueError, match="memory_from 'nowhere' names no"):
+        config(
+            env=envs, conditions=[{"name": "x", "memory": "trajectory", "memory_from": "nowhere"}]
+        )
+    with pytest.raises(ValueError, match="memory_from needs a memory kept as built"):
+        config(env=envs, conditions=[{"name": "x", "memory_from": "big"}])

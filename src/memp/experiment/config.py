@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,6 +152,9 @@ class ConditionConfig(_Config):
     # The [[env]] blocks (labels) this arm plays; empty: every block. A study can run its
     # costly prompt arms on a stratified subset and its executable arms on every game.
     envs: list[str] = Field(default_factory=list)
+    # The [[env]] block (label) whose training episodes build this arm's memory; empty:
+    # the block it plays. Memory built on one game source, used on another (transfer).
+    memory_from: str | None = None
     # Whose trajectories memory is built from: "expert" or an LLM spec (transfer).
     source: str = "expert"
     # Which LLM writes scripts; defaults to the source model (or the evaluated model
@@ -168,6 +172,12 @@ class ConditionConfig(_Config):
 
     def plays_in(self, env_key: str) -> bool:
         return not self.envs or env_key in self.envs
+
+    def memory_env(self, env: EnvConfig, blocks: Sequence[EnvConfig]) -> EnvConfig:
+        """The block whose training episodes build this arm's memory when it plays ``env``."""
+        if self.memory_from is None:
+            return env
+        return next(e for e in blocks if e.key == self.memory_from)
 
     @model_validator(mode="after")
     def _consistent(self) -> ConditionConfig:
@@ -313,6 +323,22 @@ class ExperimentConfig(_Config):
                 )
         keys = [e.key for e in self.env]
         for c in self.conditions:
+            if c.memory_from is not None:
+                if c.memory_from not in keys:
+                    raise ValueError(
+                        f"condition {c.name!r}: memory_from {c.memory_from!r} names no [[env]] "
+                        f"block; valid labels: {', '.join(map(repr, keys))}"
+                    )
+                if c.memory == "none" or c.update != "none":
+                    raise ValueError(
+                        f"condition {c.name!r}: memory_from needs a memory kept as built "
+                        "(memory != 'none', update = 'none')"
+                    )
+                if any(e.folds and c.plays_in(e.key) for e in self.env):
+                    raise ValueError(
+                        f"condition {c.name!r}: memory_from and folds do not mix (a fold's "
+                        "memory leaves out that fold's own training episodes)"
+                    )
             unknown = [x for x in c.envs if x not in keys]
             if unknown:
                 raise ValueError(
@@ -339,6 +365,8 @@ class ExperimentConfig(_Config):
         for cond in data["conditions"]:
             if not cond.get("envs"):  # and those from before per-arm env blocks
                 cond.pop("envs", None)
+            if cond.get("memory_from") is None:
+                cond.pop("memory_from", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

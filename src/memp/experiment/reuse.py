@@ -105,13 +105,13 @@ def arm_memory_identity(cfg: ExperimentConfig, env: EnvConfig, arm: Arm) -> str 
     c = arm.condition
     if c.memory == "none" or c.start != "train":
         return None
-    return memory_identity(cfg, env, c.source, c.memory_kind, arm.builder)
+    return memory_identity(cfg, c.memory_env(env, cfg.env), c.source, c.memory_kind, arm.builder)
 
 
 def _condition(arm: Arm) -> dict[str, Any]:
     c = arm.condition
     # which blocks an arm plays is where, not what: an episode's identity leaves it out
-    data = c.model_dump(mode="json", exclude={"name", "model", "envs"})
+    data = c.model_dump(mode="json", exclude={"name", "model", "envs", "memory_from"})
     if not c.uses_memory and c.mode == "prompt":
         for key in _MEMORY_ONLY:
             data.pop(key, None)

@@ -131,8 +131,10 @@ class Runner:
 
     # -- paths ------------------------------------------------------------------
     def memory_path(self, env: EnvConfig, arm: Arm, fold: int | None = None) -> str:
-        """The arm's memory; with ``fold``, the copy that holds nothing of that fold."""
+        """The arm's memory when it plays ``env`` (built on its ``memory_from`` block, if
+        it names one); with ``fold``, the copy that holds nothing of that fold."""
         c = arm.condition
+        env = c.memory_env(env, self.config.env)
         name = _slug(env.key, c.source, c.memory_kind, arm.builder)
         if fold is not None:
             name += f"__fold{fold}"
@@ -285,7 +287,7 @@ class Runner:
             for arm in self.arms:
                 c = arm.condition
                 if c.memory != "none" and c.start == "train" and c.plays_in(env.key):
-                    need[env.key].add(c.source)
+                    need[c.memory_env(env, self.config.env).key].add(c.source)
         return need
 
     def _collect(self, db: RunDB, prog: Progress) -> None:
@@ -404,11 +406,12 @@ class Runner:
     def _build(self, db: RunDB, prog: Progress) -> None:
         tasks: list[Task] = []
         seen: set[str] = set()
-        for env in self.config.env:
+        for played in self.config.env:
             for arm in self.arms:
                 c = arm.condition
-                if c.memory == "none" or c.start != "train" or not c.plays_in(env.key):
+                if c.memory == "none" or c.start != "train" or not c.plays_in(played.key):
                     continue
+                env = c.memory_env(played, self.config.env)  # where its memory is built
                 path = self.memory_path(env, arm)
                 if path in seen:
                     continue
