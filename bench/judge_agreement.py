@@ -1,6 +1,7 @@
 """How often the LLM judge (memp.judge) agrees with the true reward, on recorded episodes.
 
-    python bench/judge_agreement.py [--run reports/alfworld/run.db] [--per-class 20] [--llm local] [--example]
+    python bench/judge_agreement.py [--run reports/alfworld/run.db] [--per-class 20] [--llm local] [--per-arm]
+        [--example]
 
 Takes up to N won and N lost evaluation episodes of the run (official ALFWorld games by
 default: executable wins and losses, ReAct losses), has the judge read each one with its
@@ -38,6 +39,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=20)
     ap.add_argument("--llm", default="local")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--per-arm", action="store_true", help="N per (arm, outcome) cell")
     ap.add_argument(
         "--example",
         action="store_true",
@@ -50,8 +52,15 @@ def main() -> None:
     ).fetchall()
     rng = random.Random(args.seed)
     picked: list[tuple[str, bool, Trajectory]] = []
-    for won in (True, False):
-        pool = [r for r in rows if bool(r[1]) == won]
+    # N per outcome, or with --per-arm N per (arm, outcome): the losses of a run are
+    # mostly one arm's (ReAct loops, easy to call), the near misses another's
+    cells = (
+        sorted({(r[0], bool(r[1])) for r in rows})
+        if args.per_arm
+        else [(None, True), (None, False)]
+    )
+    for arm_of, won in cells:
+        pool = [r for r in rows if bool(r[1]) == won and arm_of in (None, r[0])]
         for arm, success, blob in rng.sample(pool, min(args.per_class, len(pool))):
             picked.append((arm, bool(success), Trajectory.model_validate_json(blob)))
     # won training episodes by task type: the worked example of a finished task
