@@ -29,11 +29,16 @@ class Judgement:
     completion_tokens: int
 
 
-def _shown(trajectory: Trajectory, last_steps: int) -> str:
+def _question(trajectory: Trajectory, last_steps: int) -> Message:
     steps = trajectory.steps[-last_steps:]
     shown = "\n".join(f"> {s.action}\n{s.observation.strip()}" for s in steps) or "(no step)"
     skipped = len(trajectory.steps) - len(steps)
-    return (f"({skipped} earlier steps not shown)\n" if skipped else "") + shown
+    head = f"({skipped} earlier steps not shown)\n" if skipped else ""
+    return {
+        "role": "user",
+        "content": f"Task: {trajectory.task}\n\n{head}{shown}\n\nDid the agent complete the "
+        "task? Answer yes or no.",
+    }
 
 
 def judge(
@@ -53,23 +58,9 @@ def judge(
         raise InvalidInput(f"judge() takes a memp.Trajectory, got {type(trajectory).__name__}")
     if example is not None and not isinstance(example, Trajectory):
         raise InvalidInput(f"example must be a memp.Trajectory, got {type(example).__name__}")
-    shown = _shown(trajectory, last_steps)
     messages: list[Message] = [{"role": "system", "content": _SYSTEM}]
     if example is not None:
-        messages += [
-            {
-                "role": "user",
-                "content": f"Task: {example.task}\n\n{_shown(example, last_steps)}\n\n"
-                "Did the agent complete the task? Answer yes or no.",
-            },
-            {"role": "assistant", "content": "yes"},
-        ]
-    messages.append(
-        {
-            "role": "user",
-            "content": f"Task: {trajectory.task}\n\n{shown}\n\nDid the agent complete "
-            "the task? Answer yes or no.",
-        }
-    )
+        messages += [_question(example, last_steps), {"role": "assistant", "content": "yes"}]
+    messages.append(_question(trajectory, last_steps))
     c = llm.complete(messages, max_tokens=3, temperature=0.0, choices=["yes", "no"])
     return Judgement(c.text.strip().lower() == "yes", c.prompt_tokens, c.completion_tokens)

@@ -166,6 +166,30 @@ class SkillAgent:
         notes["key"] = key
         return program, binding, [p.id for p in chosen], notes
 
+    def choose(
+        self,
+        task: str,
+        environment: str,
+        semantics: ActionSemantics,
+        admissible: list[str] | None = None,
+    ) -> tuple[Program | None, dict[str, str] | None, list[str], dict[str, Any], Adapted | None]:
+        """:meth:`select`, then, where no template matches and the config allows it,
+        :meth:`adapt`: (program, binding, ids of the procedures it follows, notes, what
+        adaptation produced). An adapted program follows no stored procedure."""
+        program, binding, used_ids, notes = self.select(task, environment, semantics)
+        adapted: Adapted | None = None
+        if (program is None or binding is None) and self.config.adapt and self.llm is not None:
+            adapted, binding = self.adapt(task, environment, semantics, admissible)
+            if adapted is not None and adapted.program is not None and binding is not None:
+                program, used_ids = adapted.program, []
+                notes = {**notes, "key": adapted.key}
+                # what the LLM spent writing it is the episode's, on its first step
+                prev = notes.get("handover_bind") or {}
+                notes["handover_bind"] = {k: v + prev.get(k, 0) for k, v in adapted.tokens.items()}
+            elif adapted is not None:
+                notes = {**notes, "reason": f"adapted program refused: {adapted.reason}"}
+        return program, binding, used_ids, notes, adapted
+
     def adapt(
         self,
         task: str,
@@ -288,18 +312,9 @@ class SkillAgent:
         sem = env.semantics
         obs, info = env.reset(episode=episode)
         task = info.get("task") or env.task
-        program, binding, used_ids, notes = self.select(task, env.name, sem)
-        adapted: Adapted | None = None
-        if (program is None or binding is None) and cfg.adapt and self.llm is not None:
-            adapted, binding = self.adapt(task, env.name, sem, _admissible(info, env))
-            if adapted is not None and adapted.program is not None and binding is not None:
-                program, used_ids = adapted.program, []
-                notes = {**notes, "key": adapted.key}
-                # what the LLM spent writing it is the episode's, on its first step
-                prev = notes.get("handover_bind") or {}
-                notes["handover_bind"] = {k: v + prev.get(k, 0) for k, v in adapted.tokens.items()}
-            elif adapted is not None:
-                notes = {**notes, "reason": f"adapted program refused: {adapted.reason}"}
+        program, binding, used_ids, notes, adapted = self.choose(
+            task, env.name, sem, _admissible(info, env)
+        )
         if program is None or binding is None:
             out = self._fallback_episode(env, episode, task, notes.get("reason", "no procedure"))
             if adapted is not None:

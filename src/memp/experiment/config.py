@@ -322,13 +322,17 @@ class ExperimentConfig(_Config):
                     f"{', '.join(map(repr, names))}"
                 )
         keys = [e.key for e in self.env]
+
+        def no_block(c: ConditionConfig, subject: str) -> ValueError:
+            return ValueError(
+                f"condition {c.name!r}: {subject} no [[env]] block; valid labels: "
+                f"{', '.join(map(repr, keys))}"
+            )
+
         for c in self.conditions:
             if c.memory_from is not None:
                 if c.memory_from not in keys:
-                    raise ValueError(
-                        f"condition {c.name!r}: memory_from {c.memory_from!r} names no [[env]] "
-                        f"block; valid labels: {', '.join(map(repr, keys))}"
-                    )
+                    raise no_block(c, f"memory_from {c.memory_from!r} names")
                 if c.memory == "none" or c.update != "none":
                     raise ValueError(
                         f"condition {c.name!r}: memory_from needs a memory kept as built "
@@ -341,10 +345,7 @@ class ExperimentConfig(_Config):
                     )
             unknown = [x for x in c.envs if x not in keys]
             if unknown:
-                raise ValueError(
-                    f"condition {c.name!r}: envs {', '.join(map(repr, unknown))} name no "
-                    f"[[env]] block; valid labels: {', '.join(map(repr, keys))}"
-                )
+                raise no_block(c, f"envs {', '.join(map(repr, unknown))} name")
         folded = [e.key for e in self.env if e.folds]
         updating = [c.name for c in self.conditions if c.update != "none" or c.start != "train"]
         if folded and updating:

@@ -66,10 +66,10 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         }
         budget = own_budget or budgets.get(env)
         mets = {}
-        for a, rs in by_arm.items():
-            if not rs:
-                continue
-            m = condition_metrics(env, a, rs, budget).model_dump()
+        cms = {a: condition_metrics(env, a, rs, budget) for a, rs in by_arm.items() if rs}
+        for a, cm in cms.items():
+            rs = by_arm[a]
+            m = cm.model_dump()
             calls = [meta[r.id]["llm_calls"] for r in rs if "llm_calls" in meta[r.id]]
             # LLM calls per episode, where episodes recorded them (runs since it existed)
             m["mean_llm_calls"] = sum(calls) / len(calls) if len(calls) == len(rs) else None
@@ -83,18 +83,11 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         for a in mets:
             base = _baseline(a, mets, arm_cfg)
             if base is not None and base != a:
-                b = condition_metrics(env, base, by_arm[base], budget)
-                o = condition_metrics(env, a, by_arm[a], budget)
-                comparisons.append({"env": env, **compare(b, o)})
+                comparisons.append({"env": env, **compare(cms[base], cms[a])})
         # the target's own baseline, where it names one
         chosen = config.target.baseline if config and config.target else None
         if chosen in mets:
-            b = condition_metrics(env, chosen, by_arm[chosen], budget)
-            against[env] = {
-                a: compare(b, condition_metrics(env, a, by_arm[a], budget))
-                for a in mets
-                if a != chosen
-            }
+            against[env] = {a: compare(cms[chosen], cms[a]) for a in mets if a != chosen}
         if types := _by_type(meta, by_arm, budget):
             by_type[env] = types
         own = {a: m for a, m in _episode_metrics(meta, by_arm).items() if m}

@@ -283,13 +283,14 @@ def skill_for(
     from memp.agents.skill import SkillAgent
 
     agent = SkillAgent(memory, llm, config=config)
-    program, binding, ids, notes = agent.select(task, environment, semantics)
+    program, binding, ids, notes, out = agent.choose(
+        task, environment, semantics, list(admissible or [])
+    )
     adapted = None
-    if (program is None or binding is None or not ids) and llm is not None and config.adapt:
-        out, binding = agent.adapt(task, environment, semantics, list(admissible or []))
-        if out is not None and out.program is not None and binding is not None:
-            program, ids, adapted = out.program, list(out.sources), out.record()
-            notes = {**notes, "key": out.key, "adapted": adapted}
+    if out is not None and out.program is not None and program is out.program:
+        # a skill names the procedures it came from: an adapted one, its sources
+        adapted = out.record()
+        ids, notes = list(out.sources), {**notes, "adapted": adapted}
     if program is None or binding is None or not ids:
         return None
     _, priors = agent._procedures(environment)  # the priors select() gathered
