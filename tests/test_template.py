@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memp.template import align, fill, mask, match_key, normalize, rank_keys, slots_of
+from memp.template import align, fill, induce, mask, match_key, normalize, rank_keys, slots_of
 
 KEYS = [
     "put a hot {object} in {target}",
@@ -67,3 +67,45 @@ def test_rank_keys_weighs_the_words_that_tell_task_types_apart() -> None:
     # "clean" is rare among templates, so covering it outweighs sharing "put a ... in"
     assert ranked[0][1] == "clean some {object} and put it in {target}"
     assert all(len(slots_of(k)) == 2 for _, k in ranked)
+
+
+def test_induce_makes_the_parameters_variations_differ_in_slots() -> None:
+    keys = [
+        "find a(n) animal. then, move it to the red {object} in the {target}",
+        "find a(n) animal. then, move it to the green {object} in the {target}",
+    ]
+    key = induce(keys)
+    # the colour is one parameter with the box next to it (no two slots touch)
+    assert key == "find a(n) animal. then, move it to the {object} in the {target}"
+    assert align("find a(n) animal. then, move it to the orange box in the hallway", key) == {
+        "object": "orange box",
+        "target": "hallway",
+    }
+    # a parameter named twice keeps one slot; a kept slot ties with a differing stretch
+    key = induce(
+        [
+            "measure {object} above 10.0 degrees, then focus on {object}",
+            "measure water b above 20.0 degrees, then focus on water b",
+        ]
+    )
+    assert key == "measure {object} above {target} degrees, then focus on {object}"
+    assert align("measure tin above 5.0 degrees, then focus on tin", key) == {
+        "object": "tin",
+        "target": "5.0",
+    }
+    assert align("measure tin above 5.0 degrees, then focus on lead", key) is None
+    # parenthesised lists split at their punctuation
+    key = induce(
+        [
+            "which of the two planes (paper, cloth) has the most friction",
+            "which of the two planes (unknown material b, wood) has the most friction",
+        ]
+    )
+    assert key == "which of the two planes ({object}, {target}) has the most friction"
+
+
+def test_induce_needs_two_different_keys_with_shared_wording() -> None:
+    assert induce(["put a {object} in {target}"] * 2) is None
+    assert induce(["a b c", "x y z"]) is None
+    # two phrasings of one task type are not one template with a parameter
+    assert induce(["put a {object} in {target}", "put some {object} on {target}"]) is None

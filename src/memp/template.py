@@ -11,6 +11,7 @@ trajectory touched or saw), never from a hand-written list of object names.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections import Counter
@@ -191,3 +192,70 @@ def rank_keys(
         union = sum(idf(w) for w in ws | task_words) or 1.0
         scored.append((0.7 * inter / total + 0.3 * inter / union, key))
     return sorted(scored, reverse=True)
+
+
+# A key as tokens: slots, words (with inner "-", ".", "'": "non-living", "150.0") and
+# single punctuation marks, each with the whitespace before it.
+_TOKEN = re.compile(r"(\s*)(\{[a-z_][a-z0-9_]*\}|[a-z0-9]+(?:[-.'][a-z0-9]+)*|\S)")
+
+
+def _tokens(key: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in _TOKEN.finditer(key)]
+
+
+def induce(keys: Sequence[str], *, keep: float = 0.75) -> str | None:
+    """One template for keys of the same task type that differ in their parameters.
+
+    The variations of a task type share its wording and differ where a parameter goes
+    ("move it to the red box" / "... the green box"): what every key says at the same
+    place stays literal, the rest becomes a slot. A stretch that differs the same way
+    twice (one parameter named twice) gets one slot. Slots are renamed by order of
+    appearance, as :func:`mask` names them. None when there is nothing to generalise
+    (fewer than two different keys) or when the keys share too little wording (less
+    than ``keep`` of the first key's words): "put a {object} in {target}" and "put
+    some {object} on {target}" are two phrasings, not one template with parameters.
+    """
+    distinct = list(dict.fromkeys(normalize(k) for k in keys))
+    if len(distinct) < 2:
+        return None
+    ref = _tokens(distinct[0])
+    words = [t for _, t in ref]
+    common = [True] * len(ref)
+    for other in distinct[1:]:
+        theirs = [t for _, t in _tokens(other)]
+        same = [False] * len(ref)
+        for op, i1, i2, _j1, _j2 in difflib.SequenceMatcher(
+            None, words, theirs, autojunk=False
+        ).get_opcodes():
+            if op == "equal":
+                same[i1:i2] = [True] * (i2 - i1)
+            elif op == "insert":
+                # a parameter the reference lacks: the token after it joins the slot
+                same[min(i1, len(ref) - 1)] = False
+        common = [c and s for c, s in zip(common, same, strict=True)]
+    literal = [i for i, (_, t) in enumerate(ref) if not _SLOT.fullmatch(t) and _WORD.fullmatch(t)]
+    if not literal or sum(common[i] for i in literal) < keep * len(literal):
+        return None
+    # a differing stretch next to a slot is one parameter with it (no two slots touch)
+    for i, (_, tok) in enumerate(ref):
+        if _SLOT.fullmatch(tok) and (
+            (i > 0 and not common[i - 1]) or (i + 1 < len(ref) and not common[i + 1])
+        ):
+            common[i] = False
+    # (space before, identity): a kept slot is its own name, a differing stretch its text
+    parts: list[tuple[str, str, bool]] = []  # (space before, token or gap text, is a slot)
+    i = 0
+    while i < len(ref):
+        space, tok = ref[i]
+        if common[i]:
+            parts.append((space, tok, bool(_SLOT.fullmatch(tok))))
+            i += 1
+            continue
+        j = i
+        while j < len(ref) and not common[j]:
+            j += 1
+        parts.append((space, "".join(s + t for s, t in ref[i:j]).strip(), True))
+        i = j
+    order = list(dict.fromkeys(tok for _, tok, slot in parts if slot))
+    names = dict(zip(order, slot_names(len(order)), strict=True))
+    return "".join(s + ("{" + names[t] + "}" if slot else t) for s, t, slot in parts).strip()

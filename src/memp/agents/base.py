@@ -32,6 +32,11 @@ def episode_trajectory(
     **extra: Any,
 ) -> Trajectory:
     """A played episode with what every policy records about it (``extra`` after that)."""
+    kind = env.task_type(episode)
+    if kind is not None:
+        # the benchmark's task type: reports break results down by it, and memory
+        # induces one template over the variations of a type
+        extra = {"task_type": kind, **extra}
     return Trajectory(
         task=task,
         environment=env.name,

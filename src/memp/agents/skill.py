@@ -30,7 +30,17 @@ from memp.skills.text import (
     similarity,
     template_conflict,
 )
-from memp.template import KeyMatch, align, fill, mask, match_key, normalize, rank_keys, slots_of
+from memp.template import (
+    KeyMatch,
+    align,
+    fill,
+    induce,
+    mask,
+    match_key,
+    normalize,
+    rank_keys,
+    slots_of,
+)
 from memp.types import Procedure, Program, Step, Trajectory
 
 if TYPE_CHECKING:
@@ -43,6 +53,12 @@ _LLM_CHOICES = 80  # actions offered to the LLM when it acts for the skill
 
 def _admissible(info: dict[str, Any], env: Env) -> list[str]:
     return list(info.get("admissible") or env.admissible_actions() or [])
+
+
+def _known(priors: Priors, semantics: ActionSemantics) -> set[str]:
+    """Entity names a task's words may bind to: the types memory saw or visited, and
+    the names the environment declares up front (its rooms)."""
+    return set(priors.found) | set(priors.visits) | {normalize(n) for n in semantics.known_names()}
 
 
 def _add_tokens(total: dict[str, int], prompt: int, completion: int) -> None:
@@ -78,6 +94,8 @@ class SkillAgent:
         self.fallback = fallback
         self.embedder = embedder if embedder is not None else getattr(memory, "embedder", None)
         self._cache: dict[str, tuple[tuple[str, ...], list[Procedure], Priors]] = {}
+        # environment -> (procedure ids, induced template -> the stored templates it covers)
+        self._induced: dict[str, tuple[tuple[str, ...], dict[str, set[str]]]] = {}
 
     # -- memory side ------------------------------------------------------
 
@@ -102,6 +120,28 @@ class SkillAgent:
         self._cache[environment] = (ids, procs, priors)
         return procs, priors
 
+    def _induced_keys(self, environment: str, procs: list[Procedure]) -> dict[str, set[str]]:
+        """Templates induced over the variations of each task type the environment
+        names (:func:`memp.template.induce`): where the stored keys of one type differ
+        in a parameter the masking left literal ("the red box" / "the green box"), a
+        new variation ("the orange box") aligns with the induced key."""
+        ids = tuple(p.id for p in procs)
+        cached = self._induced.get(environment)
+        if cached and cached[0] == ids:
+            return cached[1]
+        by_type: dict[str, set[str]] = {}
+        for p in procs:
+            task_type = p.trajectory.metadata.get("task_type") if p.trajectory else None
+            if task_type and p.task_key:
+                by_type.setdefault(str(task_type), set()).add(p.task_key)
+        induced: dict[str, set[str]] = {}
+        for keys in by_type.values():
+            key = induce(sorted(keys))
+            if key is not None and key not in keys:
+                induced.setdefault(key, set()).update(keys)
+        self._induced[environment] = (ids, induced)
+        return induced
+
     def select(
         self, task: str, environment: str, semantics: ActionSemantics
     ) -> tuple[Program | None, dict[str, str] | None, list[str], dict[str, Any]]:
@@ -112,12 +152,16 @@ class SkillAgent:
         notes: dict[str, Any] = {}
         if not procs:
             return None, None, [], {"reason": "no procedures"}
-        known = set(priors.found) | set(priors.visits)
+        known = _known(priors, semantics)
         chosen: list[Procedure]
         binding: dict[str, str] | None
         if cfg.template_retrieval:
             keys = [p.task_key for p in procs if p.task_key]
             m = match_key(task, keys, known_entities=known, approximate=cfg.approximate_keys)
+            induced = self._induced_keys(environment, procs)
+            if (m is None or not m.exact) and induced:
+                # a new variation of a stored task type, where no stored key fits exactly
+                m = match_key(task, list(induced), known_entities=known) or m
             if m is not None and not m.exact:
                 # a resemblance is not enough: the words that name the task type must agree
                 why = template_conflict(mask(task, known)[0], m.key, keys)
@@ -131,7 +175,8 @@ class SkillAgent:
                 return None, None, [], {"reason": "no template matches the task"}
             key, binding = m.key, m.binding
             notes["key_match"] = "exact" if m.exact else f"approximate {m.score:.2f}"
-            chosen = [p for p in procs if p.task_key == key]
+            covered = induced.get(key, {key})
+            chosen = [p for p in procs if p.task_key in covered]
             chosen.sort(key=lambda p: (-(p.usage.success_rate or 0.0), -p.created_at.timestamp()))
         else:
             opts = {"k": max(cfg.compile_k, 1), **self.retrieve_options}
@@ -204,7 +249,7 @@ class SkillAgent:
             return None, None
         procs, priors = self._procedures(environment)
         procs = [p for p in procs if p.task_key and p.program is not None]
-        known = set(priors.found) | set(priors.visits)
+        known = _known(priors, semantics)
         # and what the episode shows (its places), by type
         mentions = Mentions(semantics)
         for a in admissible or []:
@@ -343,6 +388,8 @@ class SkillAgent:
             program_steps=len(program.steps),
             notes={k: v for k, v in notes.items() if k != "handover_bind"},
         )
+        if (kind := env.task_type(episode)) is not None:
+            traj.metadata["task_type"] = kind
         if adapted is not None:
             # the hand-over: which procedures it came from, the lines, the tokens; the
             # program itself so that a win can be stored (memp.skills.learn)

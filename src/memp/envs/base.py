@@ -55,6 +55,11 @@ class ActionSemantics(Protocol):
         """The type of a named instance (``apple 1`` -> ``apple``)."""
         ...
 
+    def known_names(self) -> Sequence[str]:
+        """Names the environment declares before any episode (ScienceWorld's rooms),
+        each its own type; empty where names only come from what episodes show."""
+        ...
+
 
 class Env:
     """One split of an environment; each episode is one task.

@@ -11,6 +11,7 @@ episode with score -100; the episode is won when the score reaches 100.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from memp.envs import require
@@ -37,7 +38,9 @@ SEMANTICS = RegexSemantics(
     ],
     target=[
         r"^(?:move|put|pour|dunk|mix)\b.*?\b(?:to|in|into|on)\s+(?P<loc>.+)$",
-        r"^(?:go to|teleport to)\s+(?P<loc>.+)$",
+        # "go to door to kitchen" (how the simulator lists a way through a door) arrives
+        # in the kitchen
+        r"^(?:go to|teleport to)\s+(?:door to\s+)?(?P<loc>.+)$",
         r"^use\s+.+?\s+on\s+(?P<loc>.+)$",
         r"^(?:open|close|activate|deactivate|look at|look in|examine|pick up|focus on|use|eat|"
         r"read|wait)\s+(?P<loc>.+)$",
@@ -46,6 +49,19 @@ SEMANTICS = RegexSemantics(
     seen=[r"^\s*\t?(?P<items>(?:a|an|the)\s+[^\n]+?)\s*$"],
     # "substance in metal pot", "cup containing water": a thing, where it is / what it holds
     qualifier=r"\s+(?:in|containing|on)\s+",
+    # the map's locations (every task's world has these ten; doors connect them)
+    places=(
+        "art studio",
+        "bathroom",
+        "bedroom",
+        "foundry",
+        "greenhouse",
+        "hallway",
+        "kitchen",
+        "living room",
+        "outside",
+        "workshop",
+    ),
 )
 
 
@@ -85,6 +101,29 @@ GOLD_LENGTHS = {
     "test-conductivity-of-unknown-substances": 25,
     "use-thermometer": 22,
 }
+
+
+_PLACES = "|".join(re.escape(p) for p in sorted(SEMANTICS.known_names(), key=len, reverse=True))
+_ROOM_DOOR = re.compile(rf"^((?:open|close) )({_PLACES}) door$")
+_BARE_DOOR = re.compile(r"^((?:open|close) )door$")
+_DOORS = re.compile(rf"\bA door to the ({_PLACES})\b")
+
+
+def _door_to(action: str, look: str) -> str:
+    """A door as the gold paths name it: "door to <room>".
+
+    The simulator lists a door by its shortest unambiguous name ("open door" where the
+    room has one, "open bedroom door" beside others) and understands "open door to
+    bedroom" everywhere; procedures learned in one room must read the same in another.
+    """
+    m = _ROOM_DOOR.match(action)
+    if m:
+        return f"{m.group(1)}door to {m.group(2)}"
+    m = _BARE_DOOR.match(action)
+    doors = _DOORS.findall(look)
+    if m and len(doors) == 1:
+        return f"{m.group(1)}door to {doors[0]}"
+    return action
 
 
 def measure_gold_lengths(variations: int = 3) -> dict[str, list[int]]:
@@ -236,7 +275,10 @@ class ScienceWorldEnv(Env):
 
     def admissible_actions(self) -> list[str] | None:
         valid = self._last_info.get("valid")
-        return dedupe(str(a) for a in valid) if valid else None
+        if not valid:
+            return None
+        look = str(self._last_info.get("look") or "")
+        return dedupe(_door_to(str(a), look) for a in valid)
 
     def expert_actions(self) -> list[str] | None:
         if self._current is None:

@@ -55,6 +55,8 @@ class RegexSemantics:
     ``seen``: patterns whose group ``items`` is a list of objects in an observation.
     ``qualifier``: a pattern where a name's qualifying tail starts (``cup containing
     water in table``): the type is the head noun before it.
+    ``places``: names the environment declares up front (its rooms); each is its own
+    type ("living room" is not a "room" like any other).
     """
 
     navigation: Sequence[str] = ()
@@ -63,16 +65,19 @@ class RegexSemantics:
     target: Sequence[str] = ()
     seen: Sequence[str] = ()
     qualifier: str | None = None
+    places: Sequence[str] = ()
     _nav: list[re.Pattern[str]] = field(init=False, repr=False)
     _noop: list[re.Pattern[str]] = field(init=False, repr=False)
     _target: list[re.Pattern[str]] = field(init=False, repr=False)
     _seen: list[re.Pattern[str]] = field(init=False, repr=False)
+    _places: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._nav = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.navigation]
         self._noop = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.noop]
         self._target = [re.compile(p, re.I) for p in self.target]
         self._seen = [re.compile(p, re.I | re.M) for p in self.seen]
+        self._places = frozenset(p.lower() for p in self.places)
 
     def is_navigation(self, action: str) -> bool:
         return any(p.search(action) for p in self._nav)
@@ -100,7 +105,12 @@ class RegexSemantics:
                         found.append(name)
         return found
 
+    def known_names(self) -> Sequence[str]:
+        return self.places
+
     def entity_type(self, name: str) -> str:
+        if name.strip().lower() in self._places:
+            return name.strip().lower()
         # Instances carry a number in some games ("apple 1"); the head noun is the type.
         name = _TRAILING_NUM.sub("", clean_name(name))
         if self.qualifier:

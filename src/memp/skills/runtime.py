@@ -114,6 +114,9 @@ class SkillRun:
     found_place: dict[str, str | None] = field(default_factory=dict)
     tried_places: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     bad: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # abstract forms of rewordings that failed on a step: the other instances of the
+    # same rewording would fail the same way (a list may offer what the parser refuses)
+    bad_forms: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     used: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     fails: int = 0
     on_step: int = 0
@@ -121,6 +124,9 @@ class SkillRun:
     # Steps whose learned place (a "<type>" where training found the thing) ran out:
     # they may be done wherever the thing they name turns up.
     roaming: set[int] = field(default_factory=set)
+    # Steps on the task's own things passed over because the next step could be done
+    # first (the tin is in the cupboard the next step opens): done as soon as they can be.
+    deferred: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.mentions = Mentions(self.semantics)
@@ -132,7 +138,7 @@ class SkillRun:
         # where the environment never lists them as seen
         self.mentions.add([v for v in self.binding.values() if v])
         self.last_obs = observation
-        self.admissible = admissible
+        self._offered(admissible)
         self._note_seen("", observation)
 
     # -- the pointer ----------------------------------------------------------
@@ -163,7 +169,9 @@ class SkillRun:
         self.move_to(0)
         self.tried_places.clear()
         self.bad.clear()
+        self.bad_forms.clear()
         self.roaming.clear()
+        self.deferred.clear()
 
     # -- grounding ------------------------------------------------------------
 
@@ -205,6 +213,8 @@ class SkillRun:
             abs_a, used = self.abstract(a, literal)
             if any(used.get(s) in self.used[(action, s)] for s in st.distinct):
                 continue
+            if abs_a in self.bad_forms[idx]:
+                continue
             if matches(abs_a, pattern):
                 out.append((1.0, a))
             elif (
@@ -237,14 +247,23 @@ class SkillRun:
         # candidates that read the same once instances are abstracted (apple 1 / apple 2)
         # are interchangeable: only genuinely different actions are worth a question
         forms = {self.abstract(a)[0] for a in best}
+        action, info, tokens = best[0], {}, (0, 0)
         if len(forms) > 1 and tiebreak is not None:
             action, info, tokens = tiebreak(self, best)
-            return Decision(action, info, tokens)
-        return Decision(best[0], {})
+        if top < 1.0:
+            info = {**info, "reworded": True}
+        return Decision(action, info, tokens)
 
     # -- deciding the next action ---------------------------------------------
 
     def decide(self, tiebreak: TieBreak | None = None) -> Decision:
+        for idx in sorted(self.deferred):
+            cands = self.ground(idx)
+            if cands:
+                d = self._choose(cands, tiebreak)
+                return Decision(
+                    d.action, {"step": idx, "op": "act", "deferred": idx, **d.info}, d.tokens
+                )
         for _ in range(len(self.steps) + 2):  # a few pointer moves without acting
             if self.finished:
                 return Decision(None, {"stuck": "program finished without success"})
@@ -277,7 +296,10 @@ class SkillRun:
                 if act is not None:
                     return Decision(act, {**info, "op": "reveal"})
                 if self.ground(self.ptr + 1):
-                    # the next step can already be done: this one was not needed here
+                    # the next step can already be done: this one was not needed here,
+                    # or (on the task's own things) not yet
+                    if slots_in(str(st.action)) - {"{@}"}:
+                        self.deferred.add(self.ptr)
                     self.move_to(self.ptr + 1)
                     continue
             act = self._goto(st.at) or self._roam(st)
@@ -402,6 +424,12 @@ class SkillRun:
 
     # -- after the environment answered -----------------------------------------
 
+    def _offered(self, admissible: list[str]) -> None:
+        # what the admissible actions act on is here too, named as the environment
+        # accepts it ("door to hallway"), where an observation may say it otherwise
+        self.admissible = admissible
+        self.mentions.add(self.semantics.location(a) for a in admissible)
+
     def _note_seen(self, action: str, obs: str) -> list[str]:
         seen = self.mentions.observe(action, obs)
         for name in seen:
@@ -428,7 +456,7 @@ class SkillRun:
         """
         sem = self.semantics
         failed = sem.failed(action, obs)
-        self.admissible = admissible
+        self._offered(admissible)
         self.on_step += 1
         searched = len(self.searched)
         if sem.is_navigation(action) and not failed:
@@ -453,6 +481,14 @@ class SkillRun:
         self._note_seen(action, obs)
         changed = obs.strip() != self.last_obs.strip()
         self.last_obs = obs
+        late = step_info.get("deferred")
+        if late is not None:
+            idx = int(late)
+            if self._confirmed(action, str(self.steps[idx].action), failed, changed):
+                self.deferred.discard(idx)
+            else:
+                self.bad[idx].add(action)
+            return
         st = self.current
         if st is None:
             return
@@ -469,16 +505,23 @@ class SkillRun:
         action_t = str(st.action)
         if op != "act" and not matches(self.abstract(action)[0], action_t):
             return  # someone else (the LLM) acted, and not on this step
-        confirmed = (not failed and changed) if self.config.confirm else True
-        if confirmed:
-            _, used = self.abstract(action)
-            for s, inst in used.items():
-                self.used[(action_t, s)].add(inst)
-                self.seen_at.pop(inst, None)  # it moved with us
+        if self._confirmed(action, action_t, failed, changed):
             self.move_to(self.ptr + 1)
         else:
             self.fails += 1
             self.bad[self.ptr].add(action)
+            if step_info.get("reworded"):
+                self.bad_forms[self.ptr].add(self.abstract(action)[0])
+
+    def _confirmed(self, action: str, action_t: str, failed: bool, changed: bool) -> bool:
+        """Whether ``action`` carried out the step ``action_t`` (noting what it used)."""
+        if self.config.confirm and (failed or not changed):
+            return False
+        _, used = self.abstract(action)
+        for s, inst in used.items():
+            self.used[(action_t, s)].add(inst)
+            self.seen_at.pop(inst, None)  # it moved with us
+        return True
 
 
 def _best_first(scored: list[tuple[float, str]]) -> list[tuple[float, str]]:

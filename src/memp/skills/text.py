@@ -193,7 +193,17 @@ def same_entities(concrete_abs: str, step_abs: str) -> bool:
     if slots_in(step_abs) - {"{@}"}:
         return True
     want = Counter(t for t in re.findall(r"<[^>]*>", step_abs) if t != "<*>")
-    return not (want - Counter(re.findall(r"<[^>]*>", concrete_abs)))
+    if want - Counter(re.findall(r"<[^>]*>", concrete_abs)):
+        return False
+    # and in the same role: "pour <pot> into <hallway>" names a pot, but as what is
+    # poured, where "pour jug into <pot>" pours into it
+    a, b = PIECE.findall(step_abs), PIECE.findall(concrete_abs)
+    aligned = {
+        i
+        for m in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+        for i in range(m.a, m.a + m.size)
+    }
+    return all(i in aligned for i, t in enumerate(a) if t.startswith("<") and t != "<*>")
 
 
 def similarity(a: str, b: str) -> float:

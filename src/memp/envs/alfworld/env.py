@@ -92,6 +92,9 @@ class AlfworldSemantics:
     def entity_type(self, name: str) -> str:
         return re.sub(r"\s*\d+$", "", name.strip().lower())
 
+    def known_names(self) -> tuple[str, ...]:
+        return ()  # receptacles are numbered instances, typed from what the game shows
+
 
 class AlfworldEnv(Env):
     """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
