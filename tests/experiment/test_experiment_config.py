@@ -172,6 +172,20 @@ def test_a_subset_of_conditions_keeps_a_target_on_what_is_kept() -> None:
 
     kept = data("exec-random,exec-query")
     assert kept["target"]["conditions"] == ["exec-query"]
+    # the run knows it plays a subset (its report says what is missing), and that is not
+    # part of what it measures
+    full = kept["subset_of"]
+    assert set(full) > {"exec-random", "exec-query"} and "no-memory" in full
+    cfg = parse_config(kept)
+    assert cfg.fingerprint() == parse_config({**kept, "subset_of": []}).fingerprint()
+    from memp.experiment.report import _incomplete
+
+    summary = {
+        "totals": {"eval_episodes": 4, "planned_eval_episodes": 4},
+        "config": cfg.model_dump(mode="json"),
+    }
+    note = _incomplete(summary)
+    assert note is not None and "plays 2 of the experiment's" in note and "no-memory" in note
     assert parse_config(kept).target.baseline == "exec-random"
     assert "target" not in data("no-memory,exec-query")  # its baseline left out
     assert "target" not in data("no-memory,exec-random")  # nothing it judges is kept

@@ -52,6 +52,8 @@ def _experiment_data(
         if missing:
             raise typer.BadParameter(f"unknown conditions {sorted(missing)}; have {names}")
         data["conditions"] = [c for c in data["conditions"] if c.get("name") in keep]
+        if len(keep) < len(names):
+            data["subset_of"] = names
         if isinstance(target := data.get("target"), dict):
             # the target judges what is kept: a condition left out is not judged
             if "conditions" in target:

@@ -275,6 +275,9 @@ class ExperimentConfig(_Config):
     conditions: list[ConditionConfig]
     target: TargetConfig | None = None
     published: list[PublishedResult] = Field(default_factory=list)
+    # The full experiment's conditions when a run plays only some (memp run --conditions):
+    # its report says which are missing. Not part of what is measured.
+    subset_of: list[str] = Field(default_factory=list)
     # Execution settings: not part of what is measured (excluded from the fingerprint).
     executor: Literal["local", "ray", "inline"] = "local"
     workers: int | None = None
@@ -358,7 +361,8 @@ class ExperimentConfig(_Config):
     def fingerprint(self) -> str:
         """Hash of everything that changes what is measured (not how it is executed)."""
         data = self.model_dump(
-            mode="json", exclude={"executor", "workers", "address", "target", "published"}
+            mode="json",
+            exclude={"executor", "workers", "address", "target", "published", "subset_of"},
         )
         for env in data["env"]:
             if env.get("folds") is None:  # runs from before folds existed keep their fingerprint

@@ -609,13 +609,22 @@ def _incomplete(s: dict[str, Any]) -> str | None:
     """The warning a partial run's report opens with (None when every episode is in)."""
     t = s["totals"]
     planned = t.get("planned_eval_episodes")
-    if not planned or t["eval_episodes"] >= planned:
-        return None
-    return (
-        f"Incomplete run: {t['eval_episodes']} of {planned} planned evaluation episodes are "
-        "in; every number here is over the episodes played so far. Re-running the same "
-        "command resumes it."
-    )
+    out = []
+    if planned and t["eval_episodes"] < planned:
+        out.append(
+            f"Incomplete run: {t['eval_episodes']} of {planned} planned evaluation episodes "
+            "are in; every number here is over the episodes played so far. Re-running the "
+            "same command resumes it."
+        )
+    config = s.get("config") or {}
+    played = [c["name"] for c in config.get("conditions", [])]
+    if missing := [c for c in config.get("subset_of") or [] if c not in played]:
+        out.append(
+            f"This run plays {len(played)} of the experiment's {len(config['subset_of'])} "
+            f"conditions (--conditions {','.join(played)}); not played here: "
+            f"{', '.join(missing)}. A full run (another --out) copies this one's episodes with --reuse."
+        )
+    return " ".join(out) or None
 
 
 def _notes(s: dict[str, Any]) -> list[str]:
