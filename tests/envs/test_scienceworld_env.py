@@ -136,3 +136,26 @@ def test_the_runner_plays_each_episode_to_its_own_budget_and_reports_the_score(t
         want[r.episode] if not r.success else r.steps for r in rows) / len(rows)  # fmt: skip
     assert "score" in s["env_metrics"][cfg.env[0].key]["no-memory"]
     assert "score" in s["by_type"][cfg.env[0].key]["boil"]["no-memory"]["metrics"]
+
+
+def test_spread_order_covers_the_variations_parameters() -> None:
+    from memp.envs.scienceworld import spread
+
+    assert spread(14)[:4] == [0, 7, 3, 10]
+    assert sorted(spread(240)) == list(range(240))
+    first = make_env("scienceworld", "train", tasks=["boil"])
+    spread_env = make_env("scienceworld", "train", tasks=["boil"], order="spread")
+    try:
+        # the first training variations of boil all boil water; spread ones do not
+        def tasks(env) -> set[str]:
+            out = set()
+            for i in range(4):
+                _, info = env.reset(episode=i)
+                out.add(info["task"].split(".")[0])
+            return out
+
+        assert len(tasks(first)) == 1
+        assert len(tasks(spread_env)) >= 3
+    finally:
+        first.close()
+        spread_env.close()

@@ -126,6 +126,26 @@ def _door_to(action: str, look: str) -> str:
     return action
 
 
+def spread(n: int) -> list[int]:
+    """0..n-1 in an order whose every prefix spreads evenly over the range (van der
+    Corput): 0, n/2, n/4, 3n/4, ..."""
+    out: list[int] = []
+    seen: set[int] = set()
+    k = 0
+    while len(out) < n:
+        x, denom, q = 0.0, 1.0, k
+        while q:
+            denom *= 2
+            x += (q & 1) / denom
+            q >>= 1
+        i = int(x * n)
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+        k += 1
+    return out
+
+
 def measure_gold_lengths(variations: int = 3) -> dict[str, list[int]]:
     """Gold path lengths of each task's first ``variations`` training variations (how
     GOLD_LENGTHS was made)."""
@@ -150,7 +170,10 @@ class ScienceWorldEnv(Env):
     ``budget`` (``"gold"``: each episode's step budget is ``budget_multiple`` times its
     task's gold length (:data:`GOLD_LENGTHS`), at least ``budget_min`` and at most
     ``step_limit``; tasks' gold paths run from 7 to 180 steps, so one budget for all
-    starves the long ones; default: the run's max_steps).
+    starves the long ones; default: the run's max_steps). ``order``: which of a task's
+    variations come first: ``"index"`` (the split's own order) or ``"spread"`` (evenly
+    over the split: the first variations of a task share its parameters, the same
+    substance, room or plant, so memory from the first five knows one of each).
     """
 
     name = "scienceworld"
@@ -167,8 +190,10 @@ class ScienceWorldEnv(Env):
         budget: str | None = None,
         budget_multiple: float = 2.0,
         budget_min: int = 20,
+        order: str = "index",
     ) -> None:
         self.split = SPLITS[check_choice("scienceworld split", split, SPLITS)]
+        self.order = check_choice("scienceworld order", order, ("index", "spread"))
         step_limit = int_option("step_limit", step_limit, minimum=1)
         if budget is not None:
             check_choice("scienceworld budget", budget, ("gold",))
@@ -205,7 +230,10 @@ class ScienceWorldEnv(Env):
             for t in self.task_names:
                 self._sim.load(t, 0, self.simplifications)
                 getter = getattr(self._sim, f"get_variations_{self.split}")
-                per_task[t] = list(getter())
+                variations = list(getter())
+                if self.order == "spread":
+                    variations = [variations[i] for i in spread(len(variations))]
+                per_task[t] = variations
             eps: list[tuple[str, int]] = []
             longest = max(len(v) for v in per_task.values())
             for k in range(longest):
