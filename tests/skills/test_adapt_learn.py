@@ -389,12 +389,17 @@ def test_runner_learning_curve_compiles_each_win_into_executable_memory(tmp_path
             ],
         }
     )
-    run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
+    summary = run_experiment(cfg, tmp_path / "run", executor="inline", progress=False)
     with RunDB(tmp_path / "run" / "run.db") as db:
         (up,) = db.updates()
         learned = up["report"]["report"]
         wins = sum(r.success for r in db.episodes(phase="eval") if r.group == 0)
+        all_wins = sum(r.success for r in db.episodes(phase="eval"))
     assert wins > 0 and learned["added"] == wins, learned
+    # the report's learning curve per task type: [wins, n] in each group
+    (typed,) = summary["typed_curves"].values()
+    cells = typed["vanilla"]["pick_and_place_simple"]
+    assert [n for _, n in cells] == [2, 2] and sum(w for w, _ in cells) == all_wins
     g0, g1 = (
         Memory(tmp_path / "run" / "memory" / "arms" / f, embedder=HashEmbedder())
         for f in ("alfworld__vanilla__g0.db", "alfworld__vanilla__g1.db")

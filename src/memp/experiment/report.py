@@ -48,6 +48,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
     comparisons: list[dict[str, Any]] = []
     against: dict[str, dict[str, dict[str, Any]]] = {}  # env -> arm -> vs the target's baseline
     curves: dict[str, dict[str, Any]] = {}
+    typed_curves: dict[str, dict[str, dict[str, list[list[int]]]]] = {}
     topk: dict[str, dict[str, list[dict[str, Any]]]] = {}
     by_type: dict[str, dict[str, dict[str, Any]]] = {}
     env_metrics: dict[str, dict[str, dict[str, float]]] = {}
@@ -99,6 +100,8 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
             env_rates[env] = sorted(set().union(*(m.rates for m in own.values())))
         if config and config.groups > 1:
             curves[env] = {a: group_curve(rs, budget) for a, rs in by_arm.items() if rs}
+            if typed := _curve_by_type(meta, by_arm, config.groups):
+                typed_curves[env] = typed
         fams: dict[str, list[dict[str, Any]]] = {}
         for a, m in mets.items():
             if a not in arm_cfg or arm_cfg[a].condition.memory == "none":
@@ -138,6 +141,7 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
         "env_rates": env_rates,
         "published": [p.model_dump(mode="json") for p in config.published] if config else [],
         "curves": curves,
+        "typed_curves": typed_curves,
         "topk": topk,
         "memories": db.memories(),
         "updates": db.updates(),
@@ -177,6 +181,22 @@ def _by_type(
         kind: {arm: _type_cell(meta, rs, budget) for arm, rs in arms.items()}
         for kind, arms in sorted(rows.items())
     }
+
+
+def _curve_by_type(
+    meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]], groups: int
+) -> dict[str, dict[str, list[list[int]]]]:
+    """Arm -> task type -> [wins, n] per group: whether memory learns the types it
+    lacked while the types it had hold."""
+    out: dict[str, dict[str, list[list[int]]]] = {}
+    for arm, rs in by_arm.items():
+        for r in rs:
+            kind = meta[r.id].get("task_type")
+            if kind and 0 <= r.group < groups:
+                cells = out.setdefault(arm, {}).setdefault(str(kind), [[0, 0] for _ in range(groups)])
+                cells[r.group][0] += int(r.success)
+                cells[r.group][1] += 1
+    return {arm: dict(sorted(types.items())) for arm, types in out.items()}
 
 
 def _type_cell(
@@ -379,6 +399,19 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                             for k in names
                         ]
                         for arm, m in own.items()
+                    ],
+                )
+            )
+        if typed := (s.get("typed_curves") or {}).get(env):
+            groups = len(next(iter(next(iter(typed.values())).values())))
+            out.append(
+                (
+                    f"{env}: learning curve by task type (wins/n per group)",
+                    ["condition", "task type", *(f"group {g + 1}" for g in range(groups))],
+                    [
+                        [arm, kind, *(f"{w}/{n}" if n else "-" for w, n in cells)]
+                        for arm, types in typed.items()
+                        for kind, cells in types.items()
                     ],
                 )
             )
