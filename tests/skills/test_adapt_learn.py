@@ -399,7 +399,8 @@ def test_runner_learning_curve_compiles_each_win_into_executable_memory(tmp_path
     # the report's learning curve per task type: [wins, n] in each group
     (typed,) = summary["typed_curves"].values()
     cells = typed["vanilla"]["pick_and_place_simple"]
-    assert [n for _, n in cells] == [2, 2] and sum(w for w, _ in cells) == all_wins
+    assert [n for _, n, _ in cells] == [2, 2] and sum(w for w, _, _ in cells) == all_wins
+    assert all(calls == 0 for _, _, calls in cells)  # no LLM in this arm, and it says so
     g0, g1 = (
         Memory(tmp_path / "run" / "memory" / "arms" / f, embedder=HashEmbedder())
         for f in ("alfworld__vanilla__g0.db", "alfworld__vanilla__g1.db")

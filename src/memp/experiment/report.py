@@ -186,17 +186,29 @@ def _by_type(
 def _curve_by_type(
     meta: dict[int, dict[str, Any]], by_arm: dict[str, list[Any]], groups: int
 ) -> dict[str, dict[str, list[list[int]]]]:
-    """Arm -> task type -> [wins, n] per group: whether memory learns the types it
-    lacked while the types it had hold."""
+    """Arm -> task type -> [wins, n, LLM calls] per group: whether memory learns the
+    types it lacked while the types it had hold, and whether what it learned still
+    needs the LLM (calls -1 where episodes did not record them)."""
     out: dict[str, dict[str, list[list[int]]]] = {}
     for arm, rs in by_arm.items():
         for r in rs:
             kind = meta[r.id].get("task_type")
             if kind and 0 <= r.group < groups:
-                cells = out.setdefault(arm, {}).setdefault(str(kind), [[0, 0] for _ in range(groups)])
-                cells[r.group][0] += int(r.success)
-                cells[r.group][1] += 1
+                cells = out.setdefault(arm, {}).setdefault(
+                    str(kind), [[0, 0, 0] for _ in range(groups)]
+                )
+                cell = cells[r.group]
+                cell[0] += int(r.success)
+                cell[1] += 1
+                calls = meta[r.id].get("llm_calls")
+                cell[2] = -1 if calls is None or cell[2] < 0 else cell[2] + int(calls)
     return {arm: dict(sorted(types.items())) for arm, types in out.items()}
+
+
+def _typed_cell(wins: int, n: int, calls: int) -> str:
+    if not n:
+        return "-"
+    return f"{wins}/{n}" + (f" · {calls / n:.1f}" if calls >= 0 else "")
 
 
 def _type_cell(
@@ -406,10 +418,10 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
             groups = len(next(iter(next(iter(typed.values())).values())))
             out.append(
                 (
-                    f"{env}: learning curve by task type (wins/n per group)",
+                    f"{env}: learning curve by task type (wins/n, LLM calls/ep, per group)",
                     ["condition", "task type", *(f"group {g + 1}" for g in range(groups))],
                     [
-                        [arm, kind, *(f"{w}/{n}" if n else "-" for w, n in cells)]
+                        [arm, kind, *(_typed_cell(*c) for c in cells)]
                         for arm, types in typed.items()
                         for kind, cells in types.items()
                     ],
