@@ -53,7 +53,8 @@ def test_a_new_variation_binds_to_the_template_induced_over_the_stored_ones(find
     tasks = [t.task for t in trajs]
     agent = SkillAgent(memory, None, config=ExecConfig.no_llm())
     # the stored variations differ in the box's colour: the colour is a parameter
-    induced = agent._induced_keys("scienceworld", agent._procedures("scienceworld")[0])
+    agent._procedures("scienceworld")
+    induced = agent._induced_keys("scienceworld")
     assert induced, tasks
     # a test variation: another colour, another room, no stored key says it exactly
     env = make_env("scienceworld", "test", tasks=["find-living-thing"])

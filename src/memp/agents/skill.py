@@ -61,6 +61,24 @@ def _known(priors: Priors, semantics: ActionSemantics) -> set[str]:
     return set(priors.found) | set(priors.visits) | {normalize(n) for n in semantics.known_names()}
 
 
+def _induce_by_type(procs: list[Procedure]) -> dict[str, set[str]]:
+    """Templates induced over the variations of each task type the environment names
+    (:func:`memp.template.induce`): where the stored keys of one type differ in a
+    parameter the masking left literal ("the red box" / "the green box"), a new
+    variation ("the orange box") aligns with the induced key."""
+    by_type: dict[str, set[str]] = {}
+    for p in procs:
+        task_type = p.trajectory.metadata.get("task_type") if p.trajectory else None
+        if task_type and p.task_key:
+            by_type.setdefault(str(task_type), set()).add(p.task_key)
+    induced: dict[str, set[str]] = {}
+    for keys in by_type.values():
+        key = induce(sorted(keys))
+        if key is not None and key not in keys:
+            induced.setdefault(key, set()).update(keys)
+    return induced
+
+
 def _add_tokens(total: dict[str, int], prompt: int, completion: int) -> None:
     total["prompt"] += prompt
     total["completion"] += completion
@@ -93,9 +111,11 @@ class SkillAgent:
         self.retrieve_options = dict(retrieve_options or {})
         self.fallback = fallback
         self.embedder = embedder if embedder is not None else getattr(memory, "embedder", None)
-        self._cache: dict[str, tuple[tuple[str, ...], list[Procedure], Priors]] = {}
-        # environment -> (procedure ids, induced template -> the stored templates it covers)
-        self._induced: dict[str, tuple[tuple[str, ...], dict[str, set[str]]]] = {}
+        # environment -> (procedure ids, procedures, priors, induced template -> the
+        # stored templates it covers)
+        self._cache: dict[
+            str, tuple[tuple[str, ...], list[Procedure], Priors, dict[str, set[str]]]
+        ] = {}
 
     # -- memory side ------------------------------------------------------
 
@@ -109,6 +129,15 @@ class SkillAgent:
         ids = tuple(p.id for p in procs)
         if cached and cached[0] == ids:
             return cached[1], cached[2]
+        self._cache[environment] = (ids, procs, self._priors(procs), _induce_by_type(procs))
+        return procs, self._cache[environment][2]
+
+    def _induced_keys(self, environment: str) -> dict[str, set[str]]:
+        """The templates induced over the stored variations of each task type, as the
+        last :meth:`_procedures` call for ``environment`` gathered them."""
+        return self._cache[environment][3]
+
+    def _priors(self, procs: list[Procedure]) -> Priors:
         priors = Priors(embedder=self.embedder if self.config.embed_priors else None)
         for p in procs:
             if p.program is None:
@@ -117,30 +146,7 @@ class SkillAgent:
                 priors.merge(p.program.priors)
             # how to look inside a place is a fact about the environment, not the task
             priors.reveal_templates.update(p.program.reveal)
-        self._cache[environment] = (ids, procs, priors)
-        return procs, priors
-
-    def _induced_keys(self, environment: str, procs: list[Procedure]) -> dict[str, set[str]]:
-        """Templates induced over the variations of each task type the environment
-        names (:func:`memp.template.induce`): where the stored keys of one type differ
-        in a parameter the masking left literal ("the red box" / "the green box"), a
-        new variation ("the orange box") aligns with the induced key."""
-        ids = tuple(p.id for p in procs)
-        cached = self._induced.get(environment)
-        if cached and cached[0] == ids:
-            return cached[1]
-        by_type: dict[str, set[str]] = {}
-        for p in procs:
-            task_type = p.trajectory.metadata.get("task_type") if p.trajectory else None
-            if task_type and p.task_key:
-                by_type.setdefault(str(task_type), set()).add(p.task_key)
-        induced: dict[str, set[str]] = {}
-        for keys in by_type.values():
-            key = induce(sorted(keys))
-            if key is not None and key not in keys:
-                induced.setdefault(key, set()).update(keys)
-        self._induced[environment] = (ids, induced)
-        return induced
+        return priors
 
     def select(
         self, task: str, environment: str, semantics: ActionSemantics
@@ -158,7 +164,7 @@ class SkillAgent:
         if cfg.template_retrieval:
             keys = [p.task_key for p in procs if p.task_key]
             m = match_key(task, keys, known_entities=known, approximate=cfg.approximate_keys)
-            induced = self._induced_keys(environment, procs)
+            induced = self._induced_keys(environment)
             if (m is None or not m.exact) and induced:
                 # a new variation of a stored task type, where no stored key fits exactly
                 m = match_key(task, list(induced), known_entities=known) or m

@@ -109,8 +109,9 @@ _BARE_DOOR = re.compile(r"^((?:open|close) )door$")
 _DOORS = re.compile(rf"\bA door to the ({_PLACES})\b")
 
 
-def _door_to(action: str, look: str) -> str:
-    """A door as the gold paths name it: "door to <room>".
+def _door_to(action: str, only_door: str | None) -> str:
+    """A door as the gold paths name it: "door to <room>" (``only_door``: the room the
+    one door here leads to, None where there are several or none).
 
     The simulator lists a door by its shortest unambiguous name ("open door" where the
     room has one, "open bedroom door" beside others) and understands "open door to
@@ -120,9 +121,8 @@ def _door_to(action: str, look: str) -> str:
     if m:
         return f"{m.group(1)}door to {m.group(2)}"
     m = _BARE_DOOR.match(action)
-    doors = _DOORS.findall(look)
-    if m and len(doors) == 1:
-        return f"{m.group(1)}door to {doors[0]}"
+    if m and only_door is not None:
+        return f"{m.group(1)}door to {only_door}"
     return action
 
 
@@ -305,8 +305,10 @@ class ScienceWorldEnv(Env):
         valid = self._last_info.get("valid")
         if not valid:
             return None
-        look = str(self._last_info.get("look") or "")
-        return dedupe(_door_to(str(a), look) for a in valid)
+        # read once per step, not once per action (the list runs to thousands)
+        doors = _DOORS.findall(str(self._last_info.get("look") or ""))
+        only_door = doors[0] if len(doors) == 1 else None
+        return dedupe(_door_to(str(a), only_door) for a in valid)
 
     def expert_actions(self) -> list[str] | None:
         if self._current is None:

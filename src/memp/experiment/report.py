@@ -415,7 +415,7 @@ def _sections(s: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
                 )
             )
         if typed := (s.get("typed_curves") or {}).get(env):
-            groups = len(next(iter(next(iter(typed.values())).values())))
+            groups = s["config"]["groups"]  # a typed curve exists only with a config
             out.append(
                 (
                     f"{env}: learning curve by task type (wins/n, LLM calls/ep, per group)",
