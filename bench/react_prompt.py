@@ -24,6 +24,7 @@ from rich.table import Table
 from memp.agent import ReActAgent
 from memp.envs.alfworld import AlfworldEnv
 from memp.llm import make_llm
+from memp.llm.ledger import UsageLedger
 
 
 def main() -> None:
@@ -39,10 +40,13 @@ def main() -> None:
     metrics: dict[str, dict[str, list[float]]] = {}
     for layout in layouts:
         agent = ReActAgent(llm, max_steps=args.steps, list_admissible=layout)
-        m = metrics[layout] = {"call": [], "later": [], "wall": [], "prompt": []}
+        m = metrics[layout] = {"call": [], "later": [], "wall": [], "prompt": [], "evaluated": []}
         for g in track(range(args.games), description=f"layout {layout!r}"):
             t0 = time.perf_counter()
-            traj = agent.run(env, g)
+            with UsageLedger() as ledger:
+                traj = agent.run(env, g)
+            # tokens the model really evaluated (the rest came from the KV cache)
+            m["evaluated"] += [float(r.prompt_tokens_evaluated or 0) for r in ledger][1:]
             n = max(1, len(traj.steps))
             m["wall"].append((time.perf_counter() - t0) / n)
             m["call"] += [s.latency_s or 0.0 for s in traj.steps]
@@ -62,6 +66,7 @@ def main() -> None:
         ("LLM seconds per step after the first", "later", "{:.2f}"),
         ("episode seconds per step (game load included)", "wall", "{:.2f}"),
         ("prompt tokens per step", "prompt", "{:.0f}"),
+        ("prompt tokens evaluated per step after the first", "evaluated", "{:.0f}"),
     ):
         vals = [statistics.mean(metrics[la][key]) for la in layouts]
         table.add_row(name, *[fmt.format(v) for v in vals], f"{vals[0] / vals[1]:.2f}x")

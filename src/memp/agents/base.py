@@ -32,12 +32,7 @@ def episode_trajectory(
     **extra: Any,
 ) -> Trajectory:
     """A played episode with what every policy records about it (``extra`` after that)."""
-    kind = env.task_type(episode)
-    if kind is not None:
-        # the benchmark's task type: reports break results down by it, and memory
-        # induces one template over the variations of a type
-        extra = {"task_type": kind, **extra}
-    return Trajectory(
+    traj = Trajectory(
         task=task,
         environment=env.name,
         steps=steps,
@@ -54,6 +49,15 @@ def episode_trajectory(
             **extra,
         },
     )
+    record_task_type(traj, env, episode)
+    return traj
+
+
+def record_task_type(traj: Trajectory, env: Env, episode: int) -> None:
+    """The benchmark's task type, where it has them: reports break results down by it,
+    and memory induces one template over the variations of a type."""
+    if (kind := env.task_type(episode)) is not None:
+        traj.metadata.setdefault("task_type", kind)
 
 
 def end_reason(won: bool, truncated: bool) -> str:

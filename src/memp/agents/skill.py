@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from memp.agents.base import record_task_type
 from memp.skills.adapt import (
     Adapted,
     action_grammar,
@@ -394,8 +395,7 @@ class SkillAgent:
             program_steps=len(program.steps),
             notes={k: v for k, v in notes.items() if k != "handover_bind"},
         )
-        if (kind := env.task_type(episode)) is not None:
-            traj.metadata["task_type"] = kind
+        record_task_type(traj, env, episode)
         if adapted is not None:
             # the hand-over: which procedures it came from, the lines, the tokens; the
             # program itself so that a win can be stored (memp.skills.learn)

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from memp.agents.base import record_task_type
 from memp.errors import InvalidInput
 from memp.experiment.config import AgentConfig, ConditionConfig, EnvConfig
 from memp.experiment.policies import make_policy
@@ -224,12 +225,6 @@ class WorkerContext:
         self._envs.clear()
 
 
-def _record_task_type(traj: Trajectory, env: Env, episode: int) -> None:
-    """The benchmark's task type, where it has them (reports break results down by it)."""
-    if (kind := env.task_type(episode)) is not None:
-        traj.metadata.setdefault("task_type", kind)
-
-
 def _record_metrics(traj: Trajectory, env: Env) -> None:
     """The benchmark's own per-episode metrics, where the env has them (reports aggregate
     them: a number is averaged, a [passed, total] pair summed as a ratio)."""
@@ -348,7 +343,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         traj = policy.run(env, task.episode)
         traj.metadata.setdefault("episode", task.episode)
         traj.metadata["seed"] = task.seed
-        _record_task_type(traj, env, task.episode)
+        record_task_type(traj, env, task.episode)
         if task.distill and traj.success:
             # Here rather than at build time: the replay is spread over the workers.
             from memp.distill import distill
@@ -406,7 +401,7 @@ def _dispatch(task: Task, ctx: WorkerContext) -> tuple[Any, dict[str, Any]]:
         if budget is not None:
             traj.metadata["step_budget"] = budget
         traj.metadata["llm_calls"] = llm.calls if llm is not None else 0
-        _record_task_type(traj, env, task.episode)
+        record_task_type(traj, env, task.episode)
         _record_metrics(traj, env)
         if traj.model is None and llm is not None:
             traj.model = llm.name

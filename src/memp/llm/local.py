@@ -230,7 +230,16 @@ class LocalLLM(LLMBackend):
             alive = [i for i in alive if pos < len(seqs[i]) and seqs[i][pos] == best]
             pos += 1
             if len(alive) > 1:
-                llm.eval([best])
+                # Tokens every remaining choice shares are forced: one batched call
+                # evaluates them all ("go to" after "go"), not one call per token.
+                forced = [best]
+                while (
+                    all(pos < len(seqs[i]) for i in alive)
+                    and len({seqs[i][pos] for i in alive}) == 1
+                ):
+                    forced.append(seqs[alive[0]][pos])
+                    pos += 1
+                llm.eval(forced)
         chosen = alive[0]
         return Completion(
             text=choices[chosen],
