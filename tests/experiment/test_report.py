@@ -319,3 +319,19 @@ def test_target_on_the_benchmarks_own_score(tmp_path: Path) -> None:
         "score >= 95 for 'skills' MISSED; the best, 'skills', reaches 50.0% in 20.0 "
         "steps, score 90.0" in render_markdown(s2)
     )
+
+
+def test_llm_calls_are_averaged_over_the_episodes_that_recorded_them(tmp_path: Path) -> None:
+    # a run begun before episodes recorded their LLM calls: the mean is over those that
+    # did, and the table says how many
+    with RunDB(tmp_path / "run.db") as db:
+        for i, calls in enumerate([4, 6, None]):
+            traj = _traj(False, 30)
+            if calls is not None:
+                traj.metadata["llm_calls"] = calls
+            db.add_episode(phase="eval", env="twx", arm="no-memory", model="scripted", split="test",
+                           episode=i, group=0, seed=i, trajectory=traj, wall_s=1.0)  # fmt: skip
+        s = write_report(db, tmp_path, config=config(groups=1, conditions=[{"name": "no-memory"}]))
+    m = next(m for m in s["conditions"] if m["arm"] == "no-memory")
+    assert (m["mean_llm_calls"], m["llm_calls_recorded"]) == (5.0, 2)
+    assert "| 5.0 (2 of 3 ep) |" in render_markdown(s)

@@ -72,8 +72,10 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
             rs = by_arm[a]
             m = cm.model_dump()
             calls = [meta[r.id]["llm_calls"] for r in rs if "llm_calls" in meta[r.id]]
-            # LLM calls per episode, where episodes recorded them (runs since it existed)
-            m["mean_llm_calls"] = sum(calls) / len(calls) if len(calls) == len(rs) else None
+            # LLM calls per episode, over the episodes that recorded them (a run begun
+            # before they were recorded has some without); the table says how many
+            m["mean_llm_calls"] = sum(calls) / len(calls) if calls else None
+            m["llm_calls_recorded"] = len(calls)
             if a in arm_cfg:
                 c = arm_cfg[a].condition
                 m["condition"] = c.model_dump(mode="json")
@@ -205,6 +207,14 @@ def _curve_by_type(
     return {arm: dict(sorted(types.items())) for arm, types in out.items()}
 
 
+def _calls(m: dict[str, Any]) -> str:
+    if m.get("mean_llm_calls") is None:
+        return "-"
+    text = f"{m['mean_llm_calls']:.1f}"
+    recorded = m.get("llm_calls_recorded", m["n"])
+    return text if recorded >= m["n"] else f"{text} ({recorded} of {m['n']} ep)"
+
+
 def _typed_cell(wins: int, n: int, calls: int) -> str:
     if not n:
         return "-"
@@ -307,7 +317,7 @@ def _cells(m: dict[str, Any]) -> list[str]:
         str(m["n"]),
         _success(m),
         f"{m['mean_steps']:.1f}",
-        "-" if m.get("mean_llm_calls") is None else f"{m['mean_llm_calls']:.1f}",
+        _calls(m),
         f"{m['mean_prompt_tokens']:.0f}",
         f"{m['mean_completion_tokens']:.0f}",
         "-" if tps is None else f"{tps:.0f}",
