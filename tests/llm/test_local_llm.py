@@ -145,6 +145,37 @@ def test_greedy_is_deterministic_and_prefix_cache_is_reused(llm):
     assert ledger.records[0].prompt_tokens_evaluated == llm.last_prompt_tokens_evaluated
 
 
+def test_a_long_system_part_seen_before_is_loaded_not_re_evaluated(llm):
+    def episode(kind: str, rule: str) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": f"{SYSTEM} Worked example for {kind} tasks. " + rule * 30},
+            {"role": "user", "content": "Task: find a mug. Observation: you see a cabinet 1. Next action:"},
+        ]  # fmt: skip
+
+    a = episode("cleaning", "Clean things at the sink before you put them away. ")
+    b = episode("heating", "Heat things in the microwave before you put them away. ")
+    choices = ["go to cabinet 1", "look", "inventory"]
+    first = llm.complete(a, max_tokens=8, choices=choices)
+    llm.complete(b, max_tokens=8, choices=choices)  # the KV cache now holds b's system part
+    user_part = first.prompt_tokens - llm._system_end(a, llm.tokenize(llm.render(a)))
+    assert 0 < user_part < 60
+    # a's system part comes back from its snapshot: only the user turn is evaluated, and
+    # the answer is the one the model gave when it evaluated everything
+    again = llm.complete(a, max_tokens=8, choices=choices)
+    assert again.text == first.text and llm.last_prompt_tokens_evaluated == user_part
+    llm.complete(b, max_tokens=8, choices=choices)
+    free = llm.complete(a, max_tokens=6)  # the free-generation path loads it too
+    assert llm.last_prompt_tokens_evaluated == user_part
+    # the same answer as with no snapshots at all
+    old, llm.prefix_states = llm.prefix_states, 0
+    try:
+        llm.reset()
+        assert llm.complete(a, max_tokens=6).text == free.text
+        assert llm.last_prompt_tokens_evaluated == first.prompt_tokens
+    finally:
+        llm.prefix_states = old
+
+
 def test_sampling_is_seedable(llm):
     msgs = [{"role": "user", "content": "Name a random household object, one word."}]
     a = llm.complete(msgs, max_tokens=4, temperature=1.0, seed=7)
