@@ -178,6 +178,31 @@ def test_official_games_load_from_the_game_files_alone(official_alfworld):
 
 
 @pytest.mark.timeout(300)
+def test_an_official_game_reads_the_same_however_it_was_loaded(official_alfworld):
+    # the first reset after a load keeps the state the load built, a replay of the game
+    # just played does not load it again: neither changes what the episode reads
+    def played(env: AlfworldEnv, episode: int) -> list:
+        obs, info = env.reset(episode=episode)
+        seen = [obs, sorted(info["admissible"])]
+        for a in env.expert_actions():
+            obs, reward, *_, info = env.step(a)
+            seen += [obs, sorted(info["admissible"]), reward]
+        return seen
+
+    fresh = []
+    for i in (0, 1):
+        env = AlfworldEnv("valid_seen", data_dir=official_alfworld)
+        fresh.append(played(env, i))
+        env.close()
+    env = AlfworldEnv("valid_seen", data_dir=official_alfworld)
+    assert [played(env, 0), played(env, 0), played(env, 1), played(env, 0)] == [
+        fresh[0], fresh[0], fresh[1], fresh[0]
+    ]  # fmt: skip
+    assert fresh[0][-1] == 1.0
+    env.close()
+
+
+@pytest.mark.timeout(300)
 def test_official_expert_goes_where_it_acts(official_alfworld):
     # official walkthroughs act on receptacles beside the one the agent went to; the
     # expert's plan visits each place it acts on, so what it picks up has been seen
