@@ -10,6 +10,7 @@ from memp.agents.skill import SkillAgent
 from memp.embed.hashing import HashEmbedder
 from memp.envs import make_env
 from memp.envs.scienceworld import SEMANTICS
+from memp.llm.scripted import ScriptedLLM
 from memp.memory import Memory
 from memp.policies import ExpertPolicy
 from memp.skills.compile import build_skill_memory
@@ -94,3 +95,58 @@ def test_a_step_on_the_task_s_thing_waits_until_it_can_be_done() -> None:
     run.observe(d.action, "You focus on the tin.", ["pick up thermometer"], dict(d.info))
     assert run.deferred == set() and run.ptr == 2
     assert run.decide().action == "pick up thermometer"
+
+
+class _Answering(ScriptedLLM):
+    """Answers with ``answer`` when it is offered; keeps what it was offered."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(lambda _messages: answer)
+        self.offered: list[list[str]] = []
+
+    def complete(self, messages, **kw):
+        self.offered.append(list(kw.get("choices") or []))
+        return super().complete(messages, **kw)
+
+
+@pytest.fixture(scope="module")
+def lifespan(tmp_path_factory):
+    """Memory from three training variations of lifespan-longest-lived (a bear, a bear,
+    a tortoise), and the first test variation, whose longest-lived animal is neither."""
+    train = make_env("scienceworld", "train", tasks=["lifespan-longest-lived"])
+    memory = Memory(tmp_path_factory.mktemp("sw") / "m.db", embedder=HashEmbedder())
+    trajs = [ExpertPolicy().run(train, i) for i in range(3)]
+    build_skill_memory(memory, trajs, train.semantics, env=train)
+    train.close()
+    learned = {s.action for t in trajs for s in t.steps if s.action.startswith("focus on")}
+    env = make_env("scienceworld", "test", tasks=["lifespan-longest-lived"])
+    env.reset(episode=0)
+    gold = next(a for a in env.expert_actions() if a.startswith("focus on"))
+    assert gold not in learned, (gold, learned)
+    yield memory, env, gold
+    env.close()
+    memory.close()
+
+
+def test_an_answer_is_never_given_on_a_guessed_thing(lifespan) -> None:
+    memory, env, _gold = lifespan
+    # no LLM: the learned animal is not here, and "focus on agent" (same verb, a near
+    # wording) would end the episode at -100: the skill stops short of answering
+    traj = SkillAgent(memory, None, config=ExecConfig.no_llm()).run(env, 0)
+    assert not any(s.action.startswith("focus on") for s in traj.steps), traj.steps
+    assert traj.reward >= 0 and "cannot carry out: focus on" in traj.metadata["stop"]
+
+
+def test_the_llm_answers_among_the_things_here(lifespan, local_llm) -> None:
+    memory, env, gold = lifespan
+    llm = _Answering(gold)
+    traj = SkillAgent(memory, llm, config=ExecConfig()).run(env, 0)
+    # asked once, with the task's question, among the things here: no place, no door
+    (offered,) = llm.offered
+    assert gold in offered and all(a.startswith("focus on ") for a in offered)
+    assert not any(p in a for a in offered for p in ("outside", "kitchen", "door"))
+    assert traj.success and traj.steps[-1].action == gold and traj.steps[-1].actor == "llm"
+    # the real model gets the same question and answers with one of the things here
+    traj = SkillAgent(memory, local_llm, config=ExecConfig()).run(env, 0)
+    answer = traj.steps[-1]
+    assert answer.actor == "llm" and answer.action in offered

@@ -531,6 +531,8 @@ class SkillAgent:
         return pick, info, (used["prompt"], used["completion"])
 
     def _llm_act(self, run: SkillRun, task: str, traj: Trajectory) -> tuple[str, int, int]:
+        if answers := run.answers_here():
+            return self._llm_answer(run, task, answers)
         recent = traj.steps[-5:]
         history = "\n".join(f"> {s.action}\n{s.observation[:300]}" for s in recent)
         step = run.current
@@ -559,4 +561,33 @@ class SkillAgent:
         used = {"prompt": 0, "completion": 0}
         text = self._ask(msgs, used, max_tokens=32, choices=choices)
         action = text if text in choices else choices[0]
+        return action, used["prompt"], used["completion"]
+
+    def _llm_answer(self, run: SkillRun, task: str, answers: list[str]) -> tuple[str, int, int]:
+        """The step gives the task's answer and the learned thing is not here: a question
+        on the task alone (which animal lives longest), among the things here."""
+        step = run.current
+        assert step is not None
+        learned = fill(step_text(step), run.binding).replace("<", "").replace(">", "")
+        things = sorted({run.semantics.location(a) or a for a in answers})
+        msgs: list[Message] = [
+            {
+                "role": "system",
+                "content": "Answer the question with one action from the list. Use what you "
+                "know about the world.",
+            },
+            {
+                "role": "user",
+                "content": (
+                    f"Task: {task}\nHere you see: {', '.join(things)}.\n"
+                    f"In another episode of this task the answer was: {learned}. The things "
+                    "differ here. Which action answers the task here?\nActions:\n"
+                    + "\n".join(answers)
+                    + "\nAnswer:"
+                ),
+            },
+        ]
+        used = {"prompt": 0, "completion": 0}
+        text = self._ask(msgs, used, max_tokens=32, choices=answers)
+        action = text if text in answers else answers[0]
         return action, used["prompt"], used["completion"]

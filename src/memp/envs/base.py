@@ -60,6 +60,11 @@ class ActionSemantics(Protocol):
         each its own type; empty where names only come from what episodes show."""
         ...
 
+    def is_irreversible(self, action: str) -> bool:
+        """The action commits to an answer the episode cannot take back (ScienceWorld's
+        ``focus on X``: the wrong X ends the episode at -100)."""
+        ...
+
 
 class Env:
     """One split of an environment; each episode is one task.

@@ -24,6 +24,8 @@ SPLITS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "
 
 SEMANTICS = RegexSemantics(
     navigation=[r"go to\b", r"teleport to\b"],
+    # the task's answer: focusing on the wrong thing ends the episode at -100
+    irreversible=[r"focus on\b"],
     noop=[r"look\b", r"inventory\b", r"task\b", r"examine\b", r"read\b"],
     failure=[
         "No known action matches that input",

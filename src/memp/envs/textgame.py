@@ -57,6 +57,8 @@ class RegexSemantics:
     water in table``): the type is the head noun before it.
     ``places``: names the environment declares up front (its rooms); each is its own
     type ("living room" is not a "room" like any other).
+    ``irreversible``: patterns matched at the start of an action that commits to an
+    answer (``focus on``).
     """
 
     navigation: Sequence[str] = ()
@@ -66,7 +68,9 @@ class RegexSemantics:
     seen: Sequence[str] = ()
     qualifier: str | None = None
     places: Sequence[str] = ()
+    irreversible: Sequence[str] = ()
     _nav: list[re.Pattern[str]] = field(init=False, repr=False)
+    _commit: list[re.Pattern[str]] = field(init=False, repr=False)
     _noop: list[re.Pattern[str]] = field(init=False, repr=False)
     _target: list[re.Pattern[str]] = field(init=False, repr=False)
     _seen: list[re.Pattern[str]] = field(init=False, repr=False)
@@ -75,6 +79,7 @@ class RegexSemantics:
     def __post_init__(self) -> None:
         self._nav = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.navigation]
         self._noop = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.noop]
+        self._commit = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.irreversible]
         self._target = [re.compile(p, re.I) for p in self.target]
         self._seen = [re.compile(p, re.I | re.M) for p in self.seen]
         self._places = frozenset(p.lower() for p in self.places)
@@ -107,6 +112,9 @@ class RegexSemantics:
 
     def known_names(self) -> Sequence[str]:
         return self.places
+
+    def is_irreversible(self, action: str) -> bool:
+        return any(p.search(action) for p in self._commit)
 
     def entity_type(self, name: str) -> str:
         if name.strip().lower() in self._places:

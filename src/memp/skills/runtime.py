@@ -206,6 +206,9 @@ class SkillRun:
             lambda m: m.group(0) if self.binding.get(m.group(1)) else "<*>",
             action,
         )
+        # an answer is given only on exactly the thing the step names: a reworded or
+        # near one ("focus on agent" for "focus on <bear>") is a wrong answer
+        commits = _commits(self.semantics, action)
         out: list[tuple[float, str]] = []
         for a in self.admissible:
             if a in self.bad[idx]:
@@ -219,6 +222,7 @@ class SkillRun:
                 out.append((1.0, a))
             elif (
                 self.config.rank
+                and not commits
                 and verb(abs_a) == verb(pattern)
                 and slots_in(abs_a) == slots_in(pattern)
                 and same_entities(abs_a, pattern)
@@ -229,6 +233,27 @@ class SkillRun:
                 if sim >= self.config.rank_threshold:
                     out.append((sim, a))
         return _best_first(out)
+
+    def answers_here(self) -> list[str]:
+        """Where the current step commits to an answer it could not ground: the
+        admissible actions of its kind on the things here (not the map's places nor the
+        doors to them), for the LLM to choose from. Empty for any other step."""
+        st = self.current
+        if st is None or st.op != "act" or not _commits(self.semantics, str(st.action)):
+            return []
+        places = [p.lower() for p in self.semantics.known_names()]
+        kind = verb(str(st.action))
+        out = []
+        for a in self.admissible:
+            thing = (self.semantics.location(a) or "").lower()
+            if (
+                verb(a) == kind
+                and thing
+                and a not in self.bad[self.ptr]
+                and not any(re.search(rf"\b{re.escape(p)}\b", thing) for p in places)
+            ):
+                out.append(a)
+        return out
 
     def _ground_read(self, action: str) -> list[tuple[float, str]]:
         # what is read is the same thing in every episode (the cookbook, the recipe)
@@ -522,6 +547,12 @@ class SkillRun:
             self.used[(action_t, s)].add(inst)
             self.seen_at.pop(inst, None)  # it moved with us
         return True
+
+
+def _commits(semantics: ActionSemantics, action: str) -> bool:
+    # semantics written before the protocol had is_irreversible commit to nothing
+    check = getattr(semantics, "is_irreversible", None)
+    return bool(check(action)) if check is not None else False
 
 
 def _best_first(scored: list[tuple[float, str]]) -> list[tuple[float, str]]:

@@ -95,6 +95,9 @@ class AlfworldSemantics:
     def known_names(self) -> tuple[str, ...]:
         return ()  # receptacles are numbered instances, typed from what the game shows
 
+    def is_irreversible(self, action: str) -> bool:
+        return False  # every household action can be undone or repeated
+
 
 class AlfworldEnv(Env):
     """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
