@@ -150,3 +150,19 @@ def test_the_llm_answers_among_the_things_here(lifespan, local_llm) -> None:
     traj = SkillAgent(memory, local_llm, config=ExecConfig()).run(env, 0)
     answer = traj.steps[-1]
     assert answer.actor == "llm" and answer.action in offered
+
+
+def test_an_answer_the_learned_episodes_disagreed_on_is_a_question() -> None:
+    # merged from variations that focused on different animals: "focus on <*>" matches
+    # nothing (a match would answer with the first thing listed); the LLM is asked
+    program = Program(
+        key="find the animal with the longest life span",
+        slots=[],
+        steps=[ProgramStep(op="act", action="focus on <*>")],
+        generalized=True,
+    )
+    run = SkillRun(program, {}, SEMANTICS, Priors(), ExecConfig.no_llm())
+    here = ["focus on agent", "focus on crocodile", "focus on door to kitchen", "focus on outside"]
+    run.start("This outside location is called the outside.", [*here, "open door to kitchen"])
+    assert run.ground(0) == [] and run.decide().action is None
+    assert run.answers_here() == ["focus on agent", "focus on crocodile"]

@@ -209,6 +209,10 @@ class SkillRun:
         # an answer is given only on exactly the thing the step names: a reworded or
         # near one ("focus on agent" for "focus on <bear>") is a wrong answer
         commits = _commits(self.semantics, action)
+        if commits and "<*>" in pattern:
+            # what to answer differed between the episodes it was learned from (or was
+            # to be read and could not be): a question, not a match for anything
+            return []
         out: list[tuple[float, str]] = []
         for a in self.admissible:
             if a in self.bad[idx]:
