@@ -44,6 +44,10 @@ def split_list(text: str) -> list[str]:
     return out
 
 
+def _at_start(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    return [re.compile(rf"^\s*(?:{p})", re.I) for p in patterns]
+
+
 @dataclass
 class RegexSemantics:
     """Action semantics described by patterns (all case-insensitive).
@@ -77,9 +81,9 @@ class RegexSemantics:
     _places: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._nav = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.navigation]
-        self._noop = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.noop]
-        self._commit = [re.compile(rf"^\s*(?:{p})", re.I) for p in self.irreversible]
+        self._nav = _at_start(self.navigation)
+        self._noop = _at_start(self.noop)
+        self._commit = _at_start(self.irreversible)
         self._target = [re.compile(p, re.I) for p in self.target]
         self._seen = [re.compile(p, re.I | re.M) for p in self.seen]
         self._places = frozenset(p.lower() for p in self.places)

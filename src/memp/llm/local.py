@@ -55,6 +55,16 @@ def _import_llama() -> Any:
     return llama_cpp
 
 
+def _shared(a: Any, b: list[int]) -> int:
+    """How many leading items ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @lru_cache(maxsize=64)
 def _grammar(choices: tuple[str, ...]) -> Any:
     llama_cpp = _import_llama()
@@ -269,31 +279,27 @@ class LocalLLM(LLMBackend):
         Returns how many tokens were evaluated. Mirrors ``Llama.generate``'s reuse rule:
         the last prompt token is always evaluated, since its logits are needed.
         """
-        llm = self._llm
         warmed = self._warm(tokens, boundary) if self.reuse_prefix else 0
         prefix = 0
-        if self.reuse_prefix and llm.n_tokens > 0:
-            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
-                if a != b:
-                    break
-                prefix += 1
-            prefix = min(prefix, len(tokens) - 1)
-        if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
-            llm.n_tokens = prefix
-        else:
-            llm.reset()
-            prefix = 0
-        llm.eval(tokens[prefix:])
+        if self.reuse_prefix and self._llm.n_tokens > 0:
+            prefix = min(self._common(tokens), len(tokens) - 1)
+        prefix = self._keep(prefix)
+        self._llm.eval(tokens[prefix:])
         return warmed + len(tokens) - prefix
 
     def _common(self, tokens: list[int]) -> int:
         """How many leading ``tokens`` the KV cache already holds."""
-        n = 0
-        for a, b in zip(self._llm._input_ids[: self._llm.n_tokens], tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return _shared(self._llm._input_ids[: self._llm.n_tokens], tokens)
+
+    def _keep(self, prefix: int) -> int:
+        """Drop the KV cache after its first ``prefix`` tokens (all of it where that
+        fails); returns how many it still holds."""
+        llm = self._llm
+        if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
+            llm.n_tokens = prefix
+            return prefix
+        llm.reset()
+        return 0
 
     def _system_end(self, messages: list[Message], tokens: list[int]) -> int:
         """Where the system message's tokens end in ``tokens`` (0: no snapshot for it).
@@ -304,17 +310,14 @@ class LocalLLM(LLMBackend):
         if not self.prefix_states or len(messages) < 2 or messages[0].get("role") != "system":
             return 0
         probe = self.tokenize(self.render([messages[0], {"role": "user", "content": ""}]))
-        n = 0
-        for a, b in zip(probe, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
+        n = _shared(probe, tokens)
         return n if 256 <= n < len(tokens) else 0
 
     def _warm(self, tokens: list[int], boundary: int) -> int:
         """Make the KV cache hold ``tokens[:boundary]``: from a snapshot, or by evaluating
         it and keeping one. Returns the tokens evaluated (0 when nothing was)."""
-        if not boundary or self._common(tokens) >= boundary:
+        common = self._common(tokens) if boundary else 0
+        if not boundary or common >= boundary:
             return 0
         llama_cpp = _import_llama()
         llm, key = self._llm, tuple(tokens[:boundary])
@@ -327,13 +330,10 @@ class LocalLLM(LLMBackend):
                 llm.input_ids[:boundary] = key
                 llm.n_tokens = boundary
                 return 0
-            self._states.pop(key)  # did not fit (should not happen): evaluate instead
-        prefix = min(self._common(tokens), boundary)
-        if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
-            llm.n_tokens = prefix
-        else:
-            llm.reset()
-            prefix = 0
+            # did not fit (should not happen): the cache is empty now, evaluate instead
+            self._states.pop(key)
+            llm.n_tokens = common = 0
+        prefix = self._keep(min(common, boundary))
         llm.eval(tokens[prefix:boundary])
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buf = (ctypes.c_uint8 * size)()
@@ -345,14 +345,9 @@ class LocalLLM(LLMBackend):
 
     def _evaluated(self, tokens: list[int]) -> int:
         """How many prompt tokens llama.cpp will evaluate, given what its KV cache holds."""
-        n = int(self._llm.n_tokens)
-        if n == 0:
+        if self._llm.n_tokens == 0:
             return len(tokens)
-        prefix = 0
-        for a, b in zip(self._llm._input_ids[:n], tokens, strict=False):
-            if a != b:
-                break
-            prefix += 1
+        prefix = self._common(tokens)
         if prefix == len(tokens):
             prefix -= 1  # llama-cpp-python replays one token to refresh the logits
         return len(tokens) - max(prefix, 0)
