@@ -168,3 +168,43 @@ def test_an_answer_the_learned_episodes_disagreed_on_is_a_question() -> None:
     run.start("This outside location is called the outside.", [*here, "open door to kitchen"])
     assert run.ground(0) == [] and run.decide().action is None
     assert run.answers_here() == ["focus on agent", "focus on crocodile"]
+
+
+def test_the_skill_finds_the_task_s_thing_rooms_away_through_closed_doors() -> None:
+    # boil lead, test variation 0: it starts in the bathroom (one closed door) and the
+    # lead is in the workshop, two closed doors further; training found the substance in
+    # the kitchen. The skill knows the room it starts in from the first observation,
+    # opens doors as it walks and answers (focus) on the lead once it sees it.
+    program = Program(
+        key="boil {object}",
+        slots=["object"],
+        steps=[
+            ProgramStep(op="act", action="focus on {object}", at="<kitchen>"),
+            ProgramStep(op="act", action="open <outside>", at="<kitchen>"),
+        ],
+    )
+    env = make_env("scienceworld", "test", tasks=["boil"])
+    try:
+        obs, info = env.reset(episode=0)
+        assert "lead" in info["task"] and "This room is called the bathroom" in obs
+        run = SkillRun(program, {"object": "lead"}, SEMANTICS, Priors(), ExecConfig.no_llm())
+        run.start(obs, info["admissible"])
+        assert run.place == "bathroom"
+        done: list[str] = []
+        while len(done) < 60:
+            d = run.decide()
+            if d.action is None:
+                break
+            obs, _r, over, _t, info = env.step(d.action)
+            done.append(d.action)
+            run.observe(d.action, obs, info["admissible"], dict(d.info))
+            assert not over, done
+        # the answer was given where the lead is, after walking there through doors
+        assert "focus on lead" in done, done
+        i = done.index("focus on lead")
+        assert "open door to workshop" in done[:i] and "open door to hallway" in done[:i]
+        # the door to the outside was opened on the way: the step that opens it is done
+        assert run.finished and done.count("open door to outside") == 1, done
+        assert d.info.get("stuck") == "program finished without success"
+    finally:
+        env.close()

@@ -65,6 +65,16 @@ class ActionSemantics(Protocol):
         ``focus on X``: the wrong X ends the episode at -100)."""
         ...
 
+    def place_of(self, observation: str) -> str | None:
+        """The place an observation says the agent stands in (ScienceWorld's "This room
+        is called the kitchen"), or None where it does not say."""
+        ...
+
+    def way_to(self, action: str) -> str | None:
+        """The place an action opens the way to without going there (``open door to
+        hallway``), or None."""
+        ...
+
 
 class Env:
     """One split of an environment; each episode is one task.

@@ -49,6 +49,11 @@ SEMANTICS = RegexSemantics(
         r"^connect\s+.+?\s+to\s+(?P<loc>.+)$",
     ],
     seen=[r"^\s*\t?(?P<items>(?:a|an|the)\s+[^\n]+?)\s*$"],
+    # the first observation, every "look around" and every move say which room this is
+    here=r"\b(?:This room is called|You move to|You move through the door to) the "
+    r"(?P<loc>[^.\n]+)\.",
+    # rooms are joined by doors, opened before the way through them is offered
+    opens=[r"^open\s+door\s+to\s+(?P<loc>.+)$"],
     # "substance in metal pot", "cup containing water": a thing, where it is / what it holds
     qualifier=r"\s+(?:in|containing|on)\s+",
     # the map's locations (every task's world has these ten; doors connect them)

@@ -63,6 +63,9 @@ class RegexSemantics:
     type ("living room" is not a "room" like any other).
     ``irreversible``: patterns matched at the start of an action that commits to an
     answer (``focus on``).
+    ``here``: a pattern whose group ``loc`` is the place an observation says the agent
+    is in. ``opens``: patterns whose group ``loc`` is a place an action opens the way
+    to (``open door to (?P<loc>.+)``).
     """
 
     navigation: Sequence[str] = ()
@@ -73,12 +76,16 @@ class RegexSemantics:
     qualifier: str | None = None
     places: Sequence[str] = ()
     irreversible: Sequence[str] = ()
+    here: str | None = None
+    opens: Sequence[str] = ()
     _nav: list[re.Pattern[str]] = field(init=False, repr=False)
     _commit: list[re.Pattern[str]] = field(init=False, repr=False)
     _noop: list[re.Pattern[str]] = field(init=False, repr=False)
     _target: list[re.Pattern[str]] = field(init=False, repr=False)
     _seen: list[re.Pattern[str]] = field(init=False, repr=False)
     _places: frozenset[str] = field(init=False, repr=False)
+    _here: re.Pattern[str] | None = field(init=False, repr=False)
+    _opens: list[re.Pattern[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._nav = _at_start(self.navigation)
@@ -87,6 +94,8 @@ class RegexSemantics:
         self._target = [re.compile(p, re.I) for p in self.target]
         self._seen = [re.compile(p, re.I | re.M) for p in self.seen]
         self._places = frozenset(p.lower() for p in self.places)
+        self._here = re.compile(self.here, re.I) if self.here else None
+        self._opens = [re.compile(p, re.I) for p in self.opens]
 
     def is_navigation(self, action: str) -> bool:
         return any(p.search(action) for p in self._nav)
@@ -119,6 +128,17 @@ class RegexSemantics:
 
     def is_irreversible(self, action: str) -> bool:
         return any(p.search(action) for p in self._commit)
+
+    def place_of(self, observation: str) -> str | None:
+        m = self._here.search(observation) if self._here else None
+        return (clean_name(m.group("loc")) or None) if m else None
+
+    def way_to(self, action: str) -> str | None:
+        for p in self._opens:
+            m = p.search(action.strip())
+            if m:
+                return clean_name(m.group("loc")) or None
+        return None
 
     def entity_type(self, name: str) -> str:
         if name.strip().lower() in self._places:

@@ -163,6 +163,7 @@ class LocalSkill(Skill):
         self._run = run
         self._report = report
         self._last: str | None = None
+        self._said: dict[str, Any] = {}  # what the last decision said about its action
 
     # -- what it is -------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class LocalSkill(Skill):
             run.start(observation, adm)
             self._started = True
         elif self._last is not None:
-            self.last_info = {}
+            # the decision's record goes in (a read step reads, a deferred step is done)
+            self.last_info = dict(self._said)
             run.observe(self._last, observation, adm, self.last_info)
         if self.steps_taken >= run.config.max_steps:
             return self._stop("step budget spent")
@@ -204,7 +206,7 @@ class LocalSkill(Skill):
                 return self._stop("program finished without success")
             d = run.decide(None)
             if d.action is not None:
-                self._last = d.action
+                self._last, self._said = d.action, dict(d.info)
                 self.steps_taken += 1
                 return d.action
             reason = str(d.info.get("stuck") or "no admissible action carries out the step")

@@ -12,7 +12,7 @@ it (:class:`memp.agents.skill.SkillAgent`) decides whether an LLM takes over.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,12 @@ class SkillRun:
     # Steps on the task's own things passed over because the next step could be done
     # first (the tin is in the cupboard the next step opens): done as soon as they can be.
     deferred: set[int] = field(default_factory=set)
+    # Answers put off that the program came back for: searched for, not put off again.
+    sought: set[int] = field(default_factory=set)
+    # The map this episode has seen: place -> {next place: the action that goes there},
+    # and the closed ways: place -> {next place: the action that opens the way there}.
+    ways: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    doors: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
 
     def __post_init__(self) -> None:
         self.mentions = Mentions(self.semantics)
@@ -134,6 +140,7 @@ class SkillRun:
     def start(self, observation: str, admissible: list[str]) -> None:
         """Take in the episode's first observation."""
         self.mentions.observe("", observation)
+        self.place = _place_of(self.semantics, observation) or self.place
         # the task's own values are names to recognise in actions ("eat meal"), even
         # where the environment never lists them as seen
         self.mentions.add([v for v in self.binding.values() if v])
@@ -172,6 +179,7 @@ class SkillRun:
         self.bad_forms.clear()
         self.roaming.clear()
         self.deferred.clear()
+        self.sought.clear()
 
     # -- grounding ------------------------------------------------------------
 
@@ -294,8 +302,10 @@ class SkillRun:
                     d.action, {"step": idx, "op": "act", "deferred": idx, **d.info}, d.tokens
                 )
         for _ in range(len(self.steps) + 2):  # a few pointer moves without acting
-            if self.finished:
+            if self.finished and not self._seek_answer():
                 return Decision(None, {"stuck": "program finished without success"})
+            if self.finished:
+                continue
             st = self.steps[self.ptr]
             info: dict[str, Any] = {"step": self.ptr}
             if st.op == "find":
@@ -320,11 +330,17 @@ class SkillRun:
             if cands:
                 d = self._choose(cands, tiebreak)
                 return Decision(d.action, {**info, "op": "act", **d.info}, d.tokens)
+            if self._seek_answer():
+                continue
+            if self._way_open(str(st.action)):
+                # the way the step opens is open already (opened on an earlier walk)
+                self.move_to(self.ptr + 1)
+                continue
             if self.at_place(st.at):
                 act = self._reveal()
                 if act is not None:
                     return Decision(act, {**info, "op": "reveal"})
-                if self.ground(self.ptr + 1):
+                if self.ground(self.ptr + 1) and self.ptr not in self.sought:
                     # the next step can already be done: this one was not needed here,
                     # or (on the task's own things) not yet
                     if slots_in(str(st.action)) - {"{@}"}:
@@ -344,9 +360,15 @@ class SkillRun:
         for a in self.admissible:
             if sem.is_navigation(a):
                 loc = sem.location(a)
-                if loc and normalize(loc) != self.place:
+                if loc and normalize(loc) != self.place and self._is_place(normalize(loc)):
                     out.append((normalize(loc), a))
         return out
+
+    def _is_place(self, name: str) -> bool:
+        # where the environment declares its places, a way to anything else is another
+        # name for one of them ("go to art studio door")
+        known = self.semantics.known_names()
+        return not known or name in {n.lower() for n in known}
 
     def _reveal(self) -> str | None:
         if self.place is None or self.place in self.revealed:
@@ -388,7 +410,8 @@ class SkillRun:
             if self.mentions.type_of(loc) == want and loc not in tried
         ]
         if not fresh:
-            return None
+            # none next to here: the nearest one further away
+            return self._way(lambda loc: self.mentions.type_of(loc) == want and loc not in tried)
         loc, a = fresh[0]
         tried.add(loc)
         return a
@@ -403,6 +426,14 @@ class SkillRun:
         if not (at.startswith("<") and at.endswith(">")):
             return None
         things = [t.strip("<>") for t in re.findall(r"<[^>]*>", str(st.action)) if t != "<*>"]
+        if _commits(self.semantics, str(st.action)):
+            # an answer on the task's own thing, which training found elsewhere ("focus
+            # on lead" where the chocolate was in the kitchen): look for it everywhere
+            things += [
+                normalize(self.binding[s])
+                for s in re.findall(r"\{(\w+)\}", str(st.action))
+                if self.binding.get(s) and not s.startswith(READ_PREFIX)
+            ]
         if not things:
             return None
         self.roaming.add(self.ptr)
@@ -449,7 +480,64 @@ class SkillRun:
             cand = (score, -order, loc, a)
             if best is None or cand > best:
                 best = cand
-        return None if best is None else go(best[2], best[3])
+        if best is not None:
+            return go(best[2], best[3])
+        # every place next to here is searched: walk on to the nearest one that is not
+        # (this one is looked at by now)
+        if self.place:
+            tried.add(self.place)
+        return self._way(lambda loc: loc not in tried and (any_place or loc not in self.searched))
+
+    def _seek_answer(self) -> bool:
+        """Go back to an answer put off until its thing showed, where the program cannot
+        go on without it (or has ended): the rest counts for nothing without the answer,
+        so its thing is searched for now, and the answer not put off again."""
+        steps = self.steps
+        idx = next(
+            (
+                i
+                for i in sorted(self.deferred)
+                if i < self.ptr and _commits(self.semantics, str(steps[i].action))
+            ),
+            None,
+        )
+        if idx is None:
+            return False
+        self.deferred.discard(idx)
+        self.sought.add(idx)
+        self.move_to(idx)
+        return True
+
+    def _way_open(self, action: str) -> bool:
+        """Whether ``action`` opens a way this episode has seen opened: a door it once
+        offered to open, to a place now walked to from there."""
+        for here, doors in self.doors.items():
+            for to, a in doors.items():
+                if to in self.ways.get(here, {}) and matches(self.abstract(a)[0], action):
+                    return True
+        return False
+
+    def _way(self, goal: Callable[[str], bool]) -> str | None:
+        """The first move toward the nearest place ``goal`` accepts, over the ways this
+        episode has seen: those it walked and the doors not opened yet."""
+        if self.place is None:
+            return None
+        first: dict[str, str] = {}
+        seen, queue = {self.place}, deque([self.place])
+        while queue:
+            here = queue.popleft()
+            walked = self.ways.get(here, {})
+            hops = list(walked.items())
+            hops += [(to, a) for to, a in self.doors.get(here, {}).items() if to not in walked]
+            for to, a in hops:
+                if to in seen:
+                    continue
+                seen.add(to)
+                first[to] = first.get(here, a)
+                if goal(to):
+                    return first[to]
+                queue.append(to)
+        return None
 
     # -- after the environment answered -----------------------------------------
 
@@ -457,7 +545,19 @@ class SkillRun:
         # what the admissible actions act on is here too, named as the environment
         # accepts it ("door to hallway"), where an observation may say it otherwise
         self.admissible = admissible
-        self.mentions.add(self.semantics.location(a) for a in admissible)
+        sem = self.semantics
+        self.mentions.add(sem.location(a) for a in admissible)
+        if self.place is None:
+            return
+        for a in admissible:
+            to = sem.location(a) if sem.is_navigation(a) else _way_to(sem, a)
+            to = normalize(to) if to else None
+            if not to or to == self.place or not self._is_place(to):
+                continue
+            if sem.is_navigation(a):
+                self.ways[self.place][to] = a
+            else:
+                self.doors[self.place][to] = a
 
     def _note_seen(self, action: str, obs: str) -> list[str]:
         seen = self.mentions.observe(action, obs)
@@ -485,12 +585,14 @@ class SkillRun:
         """
         sem = self.semantics
         failed = sem.failed(action, obs)
+        moved = sem.is_navigation(action) and not failed
+        here = _place_of(sem, obs) or (sem.location(action) if moved else None)
+        if moved or here:
+            self.place = normalize(here) if here else None
         self._offered(admissible)
         self.on_step += 1
         searched = len(self.searched)
-        if sem.is_navigation(action) and not failed:
-            loc = sem.location(action)
-            self.place = normalize(loc) if loc else None
+        if moved:
             self._note_seen(action, obs)
             # a place with nothing to open has been fully looked at on arrival
             if self.place and self._reveal() is None:
@@ -551,6 +653,17 @@ class SkillRun:
             self.used[(action_t, s)].add(inst)
             self.seen_at.pop(inst, None)  # it moved with us
         return True
+
+
+def _place_of(semantics: ActionSemantics, observation: str) -> str | None:
+    # semantics written before the protocol had place_of never say where the agent is
+    check = getattr(semantics, "place_of", None)
+    return check(observation) if check is not None else None
+
+
+def _way_to(semantics: ActionSemantics, action: str) -> str | None:
+    check = getattr(semantics, "way_to", None)
+    return check(action) if check is not None else None
 
 
 def _commits(semantics: ActionSemantics, action: str) -> bool:

@@ -98,6 +98,12 @@ class AlfworldSemantics:
     def is_irreversible(self, action: str) -> bool:
         return False  # every household action can be undone or repeated
 
+    def place_of(self, observation: str) -> str | None:
+        return None  # "You arrive at desk 1" follows a "go to": the action says it
+
+    def way_to(self, action: str) -> str | None:
+        return None  # every place is one "go to" away
+
 
 class AlfworldEnv(Env):
     """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
