@@ -103,6 +103,7 @@ class SkillRun:
     config: ExecConfig
     reveal: set[str] = field(default_factory=set)  # action templates that look inside a place
     mentions: Mentions = field(init=False)
+    _known: frozenset[str] = field(init=False, repr=False)  # the places the env declares
     ptr: int = 0
     place: str | None = None
     last_obs: str = ""
@@ -136,6 +137,7 @@ class SkillRun:
 
     def __post_init__(self) -> None:
         self.mentions = Mentions(self.semantics)
+        self._known = frozenset(n.lower() for n in self.semantics.known_names())
 
     def start(self, observation: str, admissible: list[str]) -> None:
         """Take in the episode's first observation."""
@@ -302,10 +304,10 @@ class SkillRun:
                     d.action, {"step": idx, "op": "act", "deferred": idx, **d.info}, d.tokens
                 )
         for _ in range(len(self.steps) + 2):  # a few pointer moves without acting
-            if self.finished and not self._seek_answer():
-                return Decision(None, {"stuck": "program finished without success"})
             if self.finished:
-                continue
+                if self._seek_answer():
+                    continue
+                return Decision(None, {"stuck": "program finished without success"})
             st = self.steps[self.ptr]
             info: dict[str, Any] = {"step": self.ptr}
             if st.op == "find":
@@ -367,8 +369,7 @@ class SkillRun:
     def _is_place(self, name: str) -> bool:
         # where the environment declares its places, a way to anything else is another
         # name for one of them ("go to art studio door")
-        known = self.semantics.known_names()
-        return not known or name in {n.lower() for n in known}
+        return not self._known or name in self._known
 
     def _reveal(self) -> str | None:
         if self.place is None or self.place in self.revealed:
@@ -550,14 +551,11 @@ class SkillRun:
         if self.place is None:
             return
         for a in admissible:
-            to = sem.location(a) if sem.is_navigation(a) else _way_to(sem, a)
+            nav = sem.is_navigation(a)
+            to = sem.location(a) if nav else _ask(sem, "way_to", a, None)
             to = normalize(to) if to else None
-            if not to or to == self.place or not self._is_place(to):
-                continue
-            if sem.is_navigation(a):
-                self.ways[self.place][to] = a
-            else:
-                self.doors[self.place][to] = a
+            if to and to != self.place and self._is_place(to):
+                (self.ways if nav else self.doors)[self.place][to] = a
 
     def _note_seen(self, action: str, obs: str) -> list[str]:
         seen = self.mentions.observe(action, obs)
@@ -655,21 +653,19 @@ class SkillRun:
         return True
 
 
+def _ask(semantics: ActionSemantics, method: str, arg: str, default: Any) -> Any:
+    # semantics written before the protocol had ``method`` answer ``default`` (they commit
+    # to nothing, never say where the agent is, open no way)
+    check = getattr(semantics, method, None)
+    return check(arg) if check is not None else default
+
+
 def _place_of(semantics: ActionSemantics, observation: str) -> str | None:
-    # semantics written before the protocol had place_of never say where the agent is
-    check = getattr(semantics, "place_of", None)
-    return check(observation) if check is not None else None
-
-
-def _way_to(semantics: ActionSemantics, action: str) -> str | None:
-    check = getattr(semantics, "way_to", None)
-    return check(action) if check is not None else None
+    return _ask(semantics, "place_of", observation, None)
 
 
 def _commits(semantics: ActionSemantics, action: str) -> bool:
-    # semantics written before the protocol had is_irreversible commit to nothing
-    check = getattr(semantics, "is_irreversible", None)
-    return bool(check(action)) if check is not None else False
+    return bool(_ask(semantics, "is_irreversible", action, False))
 
 
 def _best_first(scored: list[tuple[float, str]]) -> list[tuple[float, str]]:
