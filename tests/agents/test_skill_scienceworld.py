@@ -4,6 +4,8 @@ the task's own things deferred until they can be done."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from memp.agents.skill import SkillAgent
@@ -206,5 +208,55 @@ def test_the_skill_finds_the_task_s_thing_rooms_away_through_closed_doors() -> N
         # the door to the outside was opened on the way: the step that opens it is done
         assert run.finished and done.count("open door to outside") == 1, done
         assert d.info.get("stuck") == "program finished without success"
+    finally:
+        env.close()
+
+
+def test_of_alike_things_the_skill_takes_the_one_holding_what_it_acted_on() -> None:
+    # find a plant, test variation 0: the greenhouse holds five flower pots, some empty.
+    # Arriving does not list what each holds, so the skill looks once; it takes the pot
+    # with the tree it focused on and reads that tree's name back, though the program
+    # reads it in another room (the hallway shows no plant)
+    program = Program(
+        key="find a plant",
+        slots=[],
+        steps=[
+            ProgramStep(op="act", action="focus on <tree>", at="<greenhouse>"),
+            ProgramStep(op="act", action="pick up <pot>", at="<greenhouse>"),
+            ProgramStep(op="act", action="go to <hallway>"),
+            ProgramStep(
+                op="read",
+                action="look around",
+                slot="read1",
+                before=["containing", "a"],
+                after=["in"],
+                at="*",
+            ),
+        ],
+    )
+    env = make_env("scienceworld", "test", tasks=["find-plant"])
+    try:
+        obs, info = env.reset(episode=0)
+        run = SkillRun(program, {}, SEMANTICS, Priors(), ExecConfig.no_llm())
+        run.start(obs, info["admissible"])
+        done: list[tuple[str, str, dict]] = []
+        while len(done) < 40 and not run.finished:
+            d = run.decide()
+            assert d.action is not None, (d.info, done)
+            obs, _r, over, _t, info = env.step(d.action)
+            step_info = dict(d.info)
+            run.observe(d.action, obs, info["admissible"], step_info)
+            done.append((d.action, obs, step_info))
+            assert not over, done
+        acts = [a for a, _, _ in done]
+        looks = [o for a, o, i in done if i.get("looked")]
+        assert len(looks) == 1 and "flower pot 1 (containing nothing)" in looks[0], acts
+        tree = next(a for a in acts if a.startswith("focus on")).removeprefix("focus on ")
+        pot = next(a for a in acts if a.startswith("pick up")).removeprefix("pick up ")
+        # "adult apple tree" is "a apple tree in the adult stage" in the pot's description
+        held = re.search(rf"{pot} \(containing a (\w+ \w+) in the \w+ stage", looks[0])
+        assert held and held.group(1) in tree, (pot, tree, looks[0])
+        assert run.binding["read1"] == held.group(1)
+        assert done[-1][0] == "look around" and held.group(1) not in done[-1][1]
     finally:
         env.close()

@@ -75,6 +75,11 @@ class ActionSemantics(Protocol):
         hallway``), or None."""
         ...
 
+    def look_around(self) -> str | None:
+        """The action that lists everything in the agent's place with what each holds
+        (ScienceWorld's ``look around``), where arriving does not show it; else None."""
+        ...
+
 
 class Env:
     """One split of an environment; each episode is one task.

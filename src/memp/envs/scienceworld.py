@@ -54,6 +54,8 @@ SEMANTICS = RegexSemantics(
     r"(?P<loc>[^.\n]+)\.",
     # rooms are joined by doors, opened before the way through them is offered
     opens=[r"^open\s+door\s+to\s+(?P<loc>.+)$"],
+    # moving into a room does not list it; this does, with what each thing holds
+    look="look around",
     # "substance in metal pot", "cup containing water": a thing, where it is / what it holds
     qualifier=r"\s+(?:in|containing|on)\s+",
     # the map's locations (every task's world has these ten; doors connect them)

@@ -65,7 +65,8 @@ class RegexSemantics:
     answer (``focus on``).
     ``here``: a pattern whose group ``loc`` is the place an observation says the agent
     is in. ``opens``: patterns whose group ``loc`` is a place an action opens the way
-    to (``open door to (?P<loc>.+)``).
+    to (``open door to (?P<loc>.+)``). ``look``: the action that lists what a place
+    holds, where arriving does not (``look around``).
     """
 
     navigation: Sequence[str] = ()
@@ -78,6 +79,7 @@ class RegexSemantics:
     irreversible: Sequence[str] = ()
     here: str | None = None
     opens: Sequence[str] = ()
+    look: str | None = None
     _nav: list[re.Pattern[str]] = field(init=False, repr=False)
     _commit: list[re.Pattern[str]] = field(init=False, repr=False)
     _noop: list[re.Pattern[str]] = field(init=False, repr=False)
@@ -132,6 +134,9 @@ class RegexSemantics:
     def place_of(self, observation: str) -> str | None:
         m = self._here.search(observation) if self._here else None
         return (clean_name(m.group("loc")) or None) if m else None
+
+    def look_around(self) -> str | None:
+        return self.look
 
     def way_to(self, action: str) -> str | None:
         for p in self._opens:

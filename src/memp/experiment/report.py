@@ -110,6 +110,10 @@ def summarize(db: RunDB, config: ExperimentConfig | None = None) -> dict[str, An
                 continue
             c = arm_cfg[a].condition
             fam = f"{c.memory}/{c.retrieve}/{c.mode}/{arm_cfg[a].model}"
+            if c.mode == "executable":
+                # arms that differ in more than k are separate curves
+                fam += "" if c.use_llm else "/no LLM"
+                fam += "/similarity only" if c.skill.get("template_retrieval") is False else ""
             fams.setdefault(fam, []).append(
                 {
                     "k": c.k,

@@ -23,7 +23,7 @@ from memp.skills.text import (
     Mentions,
     abstract,
     matches,
-    read_value,
+    read_values,
     same_entities,
     similarity,
     slots_in,
@@ -134,6 +134,14 @@ class SkillRun:
     # and the closed ways: place -> {next place: the action that opens the way there}.
     ways: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     doors: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    # What the environment said of a thing in brackets after its name ("flower pot 9
+    # (containing a apple tree in the adult stage, soil)"), and the words of the things
+    # the episode has acted on: of two interchangeable instances, the one holding what
+    # was just focused on or taken is the one meant.
+    described: dict[str, str] = field(default_factory=dict)
+    acted_words: set[str] = field(default_factory=set)
+    observations: list[str] = field(default_factory=list)  # this episode's, oldest first
+    looked: set[str] = field(default_factory=set)  # places looked around for that
 
     def __post_init__(self) -> None:
         self.mentions = Mentions(self.semantics)
@@ -286,12 +294,33 @@ class SkillRun:
         # candidates that read the same once instances are abstracted (apple 1 / apple 2)
         # are interchangeable: only genuinely different actions are worth a question
         forms = {self.abstract(a)[0] for a in best}
+        if len(best) > 1 and self.acted_words:
+            if not any(map(self._relevance, best)) and (look := self._look()) is not None:
+                # what each holds is not known here yet: one look tells them apart
+                return Decision(look, {"op": "reveal", "looked": True})
+            best.sort(key=lambda a: -self._relevance(a))  # stable: the list's order next
         action, info, tokens = best[0], {}, (0, 0)
         if len(forms) > 1 and tiebreak is not None:
             action, info, tokens = tiebreak(self, best)
         if top < 1.0:
             info = {**info, "reworded": True}
         return Decision(action, info, tokens)
+
+    def _look(self) -> str | None:
+        look = getattr(self.semantics, "look_around", lambda: None)()
+        if look is None or self.place is None or self.place in self.looked:
+            return None
+        self.looked.add(self.place)
+        return look if look in self.admissible else None
+
+    def _relevance(self, action: str) -> int:
+        # how many words of what the episode acted on the action's things are described by
+        return self._overlap(
+            " ".join(self.described.get(n, "") for n in self.mentions.named(action))
+        )
+
+    def _overlap(self, text: str) -> int:
+        return len(set(_WORD.findall(text)) & self.acted_words)
 
     # -- deciding the next action ---------------------------------------------
 
@@ -559,6 +588,12 @@ class SkillRun:
 
     def _note_seen(self, action: str, obs: str) -> list[str]:
         seen = self.mentions.observe(action, obs)
+        if obs:
+            self.observations.append(obs)
+        for said in _BRACKETED.finditer(obs.lower()):
+            named = self.mentions.find(said.group(1))
+            if named and named[-1][1] == len(said.group(1)):
+                self.described[named[-1][2]] = said.group(2)
         for name in seen:
             if name != self.place:
                 self.seen_at[name] = self.place
@@ -622,7 +657,15 @@ class SkillRun:
         if st is None:
             return
         if op == "read":
-            value = read_value(obs, st.before, st.after)
+            # what is not in sight here may have been earlier in the episode (the plant
+            # in the greenhouse, read once the program is in the hallway); of several,
+            # the one the episode acted on (the pot it took holds the apple tree)
+            values = [
+                v
+                for o in (obs, *reversed(self.observations))
+                for v in read_values(o, st.before, st.after)
+            ]
+            value = max(values, key=self._overlap, default=None)
             if value:
                 self.binding[str(st.slot)] = value
                 self.mentions.add([value])
@@ -646,11 +689,18 @@ class SkillRun:
         """Whether ``action`` carried out the step ``action_t`` (noting what it used)."""
         if self.config.confirm and (failed or not changed):
             return False
-        _, used = self.abstract(action)
+        form, used = self.abstract(action)
+        literal = set(_WORD.findall(form))
+        self.acted_words |= {w for w in _WORD.findall(normalize(action)) if w not in literal}
         for s, inst in used.items():
             self.used[(action_t, s)].add(inst)
             self.seen_at.pop(inst, None)  # it moved with us
         return True
+
+
+_WORD = re.compile(r"[a-z]+")
+# a name and what the environment says of it in brackets right after it
+_BRACKETED = re.compile(r"([^\n\t(),]+?) \(([^()]*)\)")
 
 
 def _ask(semantics: ActionSemantics, method: str, arg: str, default: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
@@ -161,19 +161,25 @@ def read_span(
 
 def read_value(observation: str, before: Sequence[str], after: Sequence[str]) -> str | None:
     """The words of ``observation`` between the learned contexts (at most 5 words)."""
+    return next(read_values(observation, before, after), None)
+
+
+def read_values(observation: str, before: Sequence[str], after: Sequence[str]) -> Iterator[str]:
+    """Every run of words of ``observation`` between the learned contexts, in order."""
     ws = words(observation)
     if not before:
-        return None
-    start = find_run(ws, before)
-    if start < 0:
-        return None
-    start += len(before)
-    end = min(len(ws), start + 5)
-    if after:
-        stop = find_run(ws[start : end + 1], after)
-        if stop > 0:
-            end = start + stop
-    return " ".join(ws[start:end]) or None
+        return
+    at = 0
+    while (found := find_run(ws[at:], before)) >= 0:
+        start = at + found + len(before)
+        end = min(len(ws), start + 5)
+        if after:
+            stop = find_run(ws[start : end + 1], after)
+            if stop > 0:
+                end = start + stop
+        if start < end:
+            yield " ".join(ws[start:end])
+        at = start
 
 
 def verb(action: str) -> str:
