@@ -260,3 +260,21 @@ def test_of_alike_things_the_skill_takes_the_one_holding_what_it_acted_on() -> N
         assert done[-1][0] == "look around" and held.group(1) not in done[-1][1]
     finally:
         env.close()
+
+
+def test_an_llm_taking_over_is_never_offered_an_answer_the_program_does_not_give() -> None:
+    # the program seeks the lead to focus on it; the LLM that takes over while it
+    # searches may explore, but "focus on metal pot" would end the episode at -100
+    program = Program(
+        key="boil {object}",
+        slots=["object"],
+        steps=[ProgramStep(op="act", action="focus on {object}")],
+        generalized=True,
+    )
+    run = SkillRun(program, {"object": "lead"}, SEMANTICS, Priors(), ExecConfig())
+    here = ["focus on metal pot", "focus on agent", "pick up metal pot", "open door to hallway"]
+    run.start("This room is called the kitchen.", here)
+    assert run.free_choices() == ["pick up metal pot", "open door to hallway"]
+    # where the lead is, its answer is offered (and no other)
+    run.observe("look around", "This room is called the kitchen.", [*here, "focus on lead"], {})
+    assert run.free_choices() == ["pick up metal pot", "open door to hallway", "focus on lead"]

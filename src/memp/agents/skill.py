@@ -542,7 +542,7 @@ class SkillAgent:
         history = "\n".join(f"> {s.action}\n{s.observation[:300]}" for s in recent)
         step = run.current
         current = fill(step_text(step), run.binding) if step else "finish the task"
-        choices = [a for a in run.admissible if a] or ["look"]
+        choices = run.free_choices() or ["look"]
         if len(choices) > _LLM_CHOICES:
             # Some environments admit thousands of actions: the model sees, and may pick
             # from, those closest to the current step (stable order among equals).

@@ -256,12 +256,28 @@ class SkillRun:
                     out.append((sim, a))
         return _best_first(out)
 
+    def free_choices(self) -> list[str]:
+        """The admissible actions an LLM taking over may pick: an action that commits to
+        an answer only where the program gives it (its current step grounds to it, or
+        asks for an answer here). A committed answer cannot be taken back ("focus on
+        metal pot" while the program seeks the lead ends the episode at -100), so the
+        hand-over explores and leaves the answers to the program."""
+        allowed = {a for _, a in self.ground(self.ptr, anywhere=True)} | set(self.answers_here())
+        return [
+            a for a in self.admissible if a and (a in allowed or not _commits(self.semantics, a))
+        ]
+
     def answers_here(self) -> list[str]:
         """Where the current step commits to an answer it could not ground: the
         admissible actions of its kind on the things here (not the map's places nor the
         doors to them), for the LLM to choose from. Empty for any other step."""
         st = self.current
         if st is None or st.op != "act" or not _commits(self.semantics, str(st.action)):
+            return []
+        named = re.sub(r"\{(\w+)\}", lambda m: self.binding.get(m.group(1)) or "<*>", st.action)
+        if "<" not in named:
+            # the task names the answer's thing (focus on the lead): it is that or
+            # nothing, wherever the thing turns out to be
             return []
         places = [p.lower() for p in self.semantics.known_names()]
         kind = verb(str(st.action))
