@@ -139,6 +139,23 @@ def test_llm_takes_over_a_stalled_step_and_the_handover_is_recorded(alf, local_l
     assert resumed or t.steps[-1].actor == "llm"
 
 
+def test_the_llm_s_share_of_an_episode_is_bounded_and_never_repeats_itself(alf) -> None:
+    from memp.llm.scripted import ScriptedLLM
+
+    # a model that answers nothing useful: each turn falls back to the first action
+    # offered; handed over at every step, it may act at most llm_steps times, and an
+    # action it took before (other than going somewhere) is not offered again
+    llm = ScriptedLLM(lambda _messages: "-")
+    cfg = ExecConfig(stall_after=1, recovery_steps=2, max_steps=20, llm_steps=5, retry=False)
+    cfg.llm_tiebreak = False
+    t = SkillAgent(alf["memory"], llm, config=cfg).run(alf["held"], alf["covered"][0])
+    by_llm = [s.action for s in t.steps if s.actor == "llm"]
+    assert 0 < len(by_llm) <= 5, by_llm
+    sem = alf["held"].semantics
+    acts = [a for a in by_llm if not sem.is_navigation(a)]
+    assert len(acts) == len(set(acts)), by_llm
+
+
 def test_task_without_procedure_goes_to_the_fallback_or_is_reported(alf) -> None:
     empty = Memory(":memory:", embedder=HashEmbedder())
     t = SkillAgent(empty, None, config=ExecConfig.no_llm()).run(alf["held"], 0)

@@ -56,3 +56,20 @@ def test_a_typed_thing_is_not_grounded_to_another_thing_where_the_skill_stands()
     assert same_entities("take <fork> from {@}", "take <fork> from {@}")
     # A task slot names what is acted on; the other things may differ.
     assert same_entities("take {object} from <drawer>", "take {object} from <countertop>")
+
+
+def test_a_part_named_after_the_task_s_thing_keeps_the_slot_inside() -> None:
+    from memp.envs.scienceworld import SEMANTICS
+
+    m = Mentions(SEMANTICS)
+    m.add(["red light bulb", "cathode in red light bulb", "yellow wire", "electric motor"])
+    m.add(["cathode in electric motor"])
+    action = "connect yellow wire terminal 2 to cathode in red light bulb"
+    form, used = abstract(action, m, place="workshop", slot_of_type={"bulb": "object"})
+    assert form == "connect <wire> terminal 2 to cathode in {object}"
+    assert used == {"object": "red light bulb"}
+    # another variation's thing, the same part: the same form
+    other = "connect yellow wire terminal 2 to cathode in electric motor"
+    assert abstract(other, m, place="workshop", slot_of_type={"motor": "object"})[0] == form
+    # a part of something that is not the task's thing stays a typed thing
+    assert abstract(action, m, place="workshop", slot_of_type={})[0].endswith("<cathode>")

@@ -408,7 +408,7 @@ class SkillAgent:
             traj.metadata["policy"] = "skill(adapted)"
             traj.metadata["program"] = program.model_dump(mode="json")
         tiebreak = self._tiebreak if cfg.llm_tiebreak and self.llm is not None else None
-        can_recover = cfg.llm_recovery and self.llm is not None
+        llm_budget = cfg.llm_steps if cfg.llm_recovery and self.llm is not None else 0
         pending_tokens = (notes.get("handover_bind") or {}).copy()
         won = bool(info.get("won"))
         llm_left = 0
@@ -419,11 +419,12 @@ class SkillAgent:
             pt = ct = 0
             if llm_left == 0 and run.finished and cfg.retry and not run.retried:
                 run.restart()
+            can_recover = llm_budget > 0
             if llm_left == 0 and run.finished:
                 if not can_recover:
                     traj.metadata["stop"] = "program finished without success"
                     break
-                llm_left, llm_reason = cfg.max_steps, "program finished without success"
+                llm_left, llm_reason = llm_budget, "program finished without success"
             action: str | None = None
             if llm_left == 0:
                 d = run.decide(tiebreak)
@@ -439,7 +440,7 @@ class SkillAgent:
                         "step keeps failing" if run.fails >= cfg.recover_after else "stalled"
                     )
                     if can_recover:
-                        llm_left, llm_reason = cfg.recovery_steps, reason
+                        llm_left, llm_reason = min(cfg.recovery_steps, llm_budget), reason
                         action = None
                     elif action is None:
                         # no LLM and nothing left to try: skip to the rest of the program
@@ -455,6 +456,7 @@ class SkillAgent:
                 actor = "llm"
                 step_info = {"handover": llm_reason} if first else {"llm": llm_reason}
                 llm_left -= 1
+                llm_budget -= 1
                 if llm_left == 0 and not run.finished:
                     run.move_to(run.ptr)  # the skill resumes this step afresh
             assert action is not None
@@ -542,7 +544,11 @@ class SkillAgent:
         history = "\n".join(f"> {s.action}\n{s.observation[:300]}" for s in recent)
         step = run.current
         current = fill(step_text(step), run.binding) if step else "finish the task"
-        choices = run.free_choices() or ["look"]
+        # what the LLM already did here and did not move on is not offered again (one
+        # failing action repeated to the end of the budget); going places is
+        done = {s.action for s in traj.steps if s.actor == "llm"}
+        nav = run.semantics.is_navigation
+        choices = [a for a in run.free_choices() if a not in done or nav(a)] or ["look"]
         if len(choices) > _LLM_CHOICES:
             # Some environments admit thousands of actions: the model sees, and may pick
             # from, those closest to the current step (stable order among equals).

@@ -84,12 +84,19 @@ class _Abstractor:
         place: str | None = None
         first_seen: dict[str, str | None] = {}
         acted_on: set[str] = set()
+        look = getattr(sem, "look_around", lambda: None)()
+        looks = normalize(look) if look else None
         for step in self.trajectory.steps:
             a, o = step.action, step.observation
             nav = sem.is_navigation(a)
             if nav:
                 loc = sem.location(a)
                 place = normalize(loc) if loc else None
+            if looks is not None and normalize(a) == looks:
+                # looking around lists what is here: things present, not values read
+                for name in mentions.observe(a, o):
+                    first_seen.setdefault(name, place)
+                continue
             if not nav and sem.is_noop(a) and not sem.failed(a, o) and not literal:
                 self.readings.append((normalize(a), words(o)))
                 continue

@@ -56,6 +56,10 @@ class ExecConfig:
     max_steps: int = 50
     recover_after: int = 3  # consecutive failures of a step before the LLM is asked
     recovery_steps: int = 3  # actions the LLM takes before handing back
+    # actions the LLM takes in one episode, hand-overs together: past them the skill goes
+    # on alone (a stuck step handed over again and again made a 300-step episode 300
+    # LLM calls that never moved the program on)
+    llm_steps: int = 30
     # environment steps on one program step before the LLM is asked (below max_steps,
     # so a stuck search reaches recovery with the shipped defaults)
     stall_after: int = 12

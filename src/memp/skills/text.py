@@ -93,11 +93,32 @@ def abstract(
         elif key in slot_of_type:
             out.append("{" + slot_of_type[key] + "}")
             used.setdefault(slot_of_type[key], name)
+        elif (part := _part_of_slot(name, mentions, slot_of_type)) is not None:
+            # a part named after its whole ("cathode in red light bulb"): the whole is
+            # the task's thing, the part the same in every variation
+            form, slot, whole = part
+            out.append(form)
+            used.setdefault(slot, whole)
         else:
             out.append(name if literal else f"<{etype}>")
         last = e
     out.append(text[last:])
     return "".join(out), used
+
+
+def _part_of_slot(
+    name: str, mentions: Mentions, slot_of_type: dict[str, str]
+) -> tuple[str, str, str] | None:
+    """``cathode in red light bulb`` -> (``cathode in {object}``, object, red light bulb)
+    where a slot's instance ends the name after a linking word; else None."""
+    m = re.fullmatch(r"(.+? (?:in|on|of) )(.+)", name)
+    if m is None or not slot_of_type:
+        return None
+    whole = m.group(2)
+    key = whole if whole in slot_of_type else mentions.type_of(whole)
+    if whole not in mentions.names or key not in slot_of_type:
+        return None
+    return m.group(1) + "{" + slot_of_type[key] + "}", slot_of_type[key], whole
 
 
 def matches(concrete_abs: str, step_abs: str) -> bool:

@@ -104,6 +104,9 @@ class AlfworldSemantics:
     def way_to(self, action: str) -> str | None:
         return None  # every place is one "go to" away
 
+    def look_around(self) -> str | None:
+        return None  # arriving lists what the place holds
+
 
 class AlfworldEnv(Env):
     """One split of ALFWorld; episode ``i`` is the ``i``-th solvable game file."""
