@@ -278,3 +278,31 @@ def test_an_llm_taking_over_is_never_offered_an_answer_the_program_does_not_give
     # where the lead is, its answer is offered (and no other)
     run.observe("look around", "This room is called the kitchen.", [*here, "focus on lead"], {})
     assert run.free_choices() == ["pick up metal pot", "open door to hallway", "focus on lead"]
+
+
+def test_an_episode_that_starts_outside_knows_where_it_is() -> None:
+    # power-component, test variation 1 starts outside (three closed doors): the skill
+    # must know the place to walk the map from it at all
+    assert SEMANTICS.place_of("This outside location is called the outside. Here you see:") == (
+        "outside"
+    )
+    env = make_env("scienceworld", "test", tasks=["power-component"])
+    try:
+        obs, info = env.reset(episode=1)
+        assert obs.startswith("This outside location is called the outside")
+        program = Program(
+            key="turn on the {object}",
+            slots=["object"],
+            steps=[ProgramStep(op="act", action="open <workshop>", at="<hallway>")],
+        )
+        run = SkillRun(program, {"object": "buzzer"}, SEMANTICS, Priors(), ExecConfig.no_llm())
+        run.start(obs, info["admissible"])
+        assert run.place == "outside"
+        done = []
+        while (d := run.decide()).action is not None and len(done) < 20:
+            obs, _r, _over, _t, info = env.step(d.action)
+            done.append(d.action)
+            run.observe(d.action, obs, info["admissible"], dict(d.info))
+        assert "open door to workshop" in done and run.finished, done
+    finally:
+        env.close()

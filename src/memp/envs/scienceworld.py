@@ -50,7 +50,8 @@ SEMANTICS = RegexSemantics(
     ],
     seen=[r"^\s*\t?(?P<items>(?:a|an|the)\s+[^\n]+?)\s*$"],
     # the first observation, every "look around" and every move say which room this is
-    here=r"\b(?:This room is called|You move to|You move through the door to) the "
+    here=r"\b(?:This (?:room|outside location) is called|You move to|You move through the "
+    r"door to) the "
     r"(?P<loc>[^.\n]+)\.",
     # rooms are joined by doors, opened before the way through them is offered
     opens=[r"^open\s+door\s+to\s+(?P<loc>.+)$"],
