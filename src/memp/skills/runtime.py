@@ -398,6 +398,11 @@ class SkillRun:
                         self.deferred.add(self.ptr)
                     self.move_to(self.ptr + 1)
                     continue
+            if (st.at is None or self.at_place(st.at)) and self.answers_here():
+                # a question (what to answer is not known) where its answers are: for
+                # the LLM here, not a search elsewhere
+                stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
+                return Decision(None, {**info, "stuck": stuck})
             act = self._goto(st.at) or self._roam(st)
             if act is None:
                 stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
@@ -565,6 +570,12 @@ class SkillRun:
             for to, a in doors.items():
                 if to in self.ways.get(here, {}) and matches(self.abstract(a)[0], action):
                     return True
+        # a step on nothing but a place this episode stands in or has been in ("open
+        # <workshop>" learned on a walk from the hallway, in a variation that starts in
+        # the workshop): the way there is no longer needed
+        things = re.findall(r"<([^<>*]+)>", action)
+        if len(things) == 1 and re.sub(r"<[^<>]+>", "", action).strip() == verb(action):
+            return things[0] in self._known and (things[0] == self.place or things[0] in self.ways)
         return False
 
     def _way(self, goal: Callable[[str], bool]) -> str | None:

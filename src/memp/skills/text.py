@@ -87,7 +87,7 @@ def abstract(
         out.append(text[last:s])
         etype = mentions.type_of(name)
         # a slot bound to this very name (a value read during the episode) before its type
-        key = name if name in slot_of_type else etype
+        key = name if name in slot_of_type else _named_by(name, slot_of_type) or etype
         if name == place:
             out.append("{@}")
         elif key in slot_of_type:
@@ -104,6 +104,14 @@ def abstract(
         last = e
     out.append(text[last:])
     return "".join(out), used
+
+
+def _named_by(name: str, slot_of_type: dict[str, str]) -> str | None:
+    """The slot value that names ``name`` with a qualifier in front (the task's
+    "electric buzzer" for the environment's "buzzer"); where the environment uses the
+    full name, the longer mention matches first and this is never asked."""
+    tail = " " + name
+    return next((v for v in slot_of_type if v.endswith(tail)), None)
 
 
 def _part_of_slot(
