@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from memp.errors import InvalidInput
 from memp.skills.priors import Priors
-from memp.skills.text import PIECE, READ_PREFIX, Mentions, abstract, read_span, verb, words
+from memp.skills.text import (
+    PIECE,
+    READ_PREFIX,
+    Mentions,
+    abstract,
+    look_action,
+    read_span,
+    verb,
+    words,
+)
 from memp.template import align, fill, mask, normalize, slots_of
 from memp.types import Procedure, Program, ProgramStep, Trajectory
 
@@ -84,7 +93,7 @@ class _Abstractor:
         place: str | None = None
         first_seen: dict[str, str | None] = {}
         acted_on: set[str] = set()
-        look = getattr(sem, "look_around", lambda: None)()
+        look = look_action(sem)
         looks = normalize(look) if look else None
         for step in self.trajectory.steps:
             a, o = step.action, step.observation

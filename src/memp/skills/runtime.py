@@ -22,6 +22,7 @@ from memp.skills.text import (
     READ_PREFIX,
     Mentions,
     abstract,
+    look_action,
     matches,
     read_values,
     same_entities,
@@ -327,7 +328,7 @@ class SkillRun:
         return Decision(action, info, tokens)
 
     def _look(self) -> str | None:
-        look = getattr(self.semantics, "look_around", lambda: None)()
+        look = look_action(self.semantics)
         if look is None or self.place is None or self.place in self.looked:
             return None
         self.looked.add(self.place)
@@ -398,12 +399,10 @@ class SkillRun:
                         self.deferred.add(self.ptr)
                     self.move_to(self.ptr + 1)
                     continue
-            if (st.at is None or self.at_place(st.at)) and self.answers_here():
-                # a question (what to answer is not known) where its answers are: for
-                # the LLM here, not a search elsewhere
-                stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
-                return Decision(None, {**info, "stuck": stuck})
-            act = self._goto(st.at) or self._roam(st)
+            # a question (what to answer is not known) where its answers are: for the
+            # LLM here, not a search elsewhere
+            question = (st.at is None or self.at_place(st.at)) and self.answers_here()
+            act = None if question else self._goto(st.at) or self._roam(st)
             if act is None:
                 stuck = f"cannot carry out: {fill(str(st.action), self.binding)}"
                 return Decision(None, {**info, "stuck": stuck})

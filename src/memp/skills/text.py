@@ -67,6 +67,13 @@ class Mentions:
         return seen
 
 
+def look_action(semantics: ActionSemantics) -> str | None:
+    """The action that lists what a place holds, where arriving does not (None too for
+    semantics written before the protocol asked)."""
+    look = getattr(semantics, "look_around", None)
+    return look() if look is not None else None
+
+
 def abstract(
     action: str,
     mentions: Mentions,
